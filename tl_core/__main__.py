@@ -1,0 +1,141 @@
+"""Command line: ``python -m tl_core train|runs|predict`` (see README)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import runfiles as rf
+from .errors import UserError
+
+
+def _progress_line(st: dict) -> str:
+    p = float(st.get("progress") or 0.0)
+    bar = "#" * int(p * 30)
+    eta = st.get("eta_s")
+    eta_txt = f" ETA {int(eta)}s" if isinstance(eta, (int, float)) else ""
+    return f"\r[{bar:<30}] {p * 100:5.1f}% {st.get('phase', ''):<20}{eta_txt}   "
+
+
+def follow(run_dir: Path) -> int:
+    """Print a progress bar until the run ends; Ctrl-C asks the run to stop (it saves a checkpoint)."""
+    from . import runs
+
+    try:
+        while True:
+            st = runs.status(run_dir)
+            sys.stdout.write(_progress_line(st))
+            sys.stdout.flush()
+            if st["phase"] in rf.FINAL_PHASES and not runs.is_active(run_dir):
+                break
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("\nStopping (a checkpoint is saved; resume with: python -m tl_core runs resume RUN_DIR) ...")
+        st = runs.stop(run_dir)
+    print()
+    if st["phase"] == "done":
+        res = rf.read_json(run_dir / rf.RESULTS, {})
+        print("metrics:", json.dumps(res.get("metrics", {})))
+        return 0
+    if st["phase"] == "failed":
+        print(f"FAILED: {st.get('error')}", file=sys.stderr)
+        return 1
+    print(f"stopped; checkpoint: {st.get('checkpoint')}")
+    return 0
+
+
+def cmd_train(ns: argparse.Namespace) -> int:
+    from . import runs
+    from .config import RunConfig
+
+    cfg = RunConfig.from_file(ns.preset)
+    overrides = list(ns.set or [])
+    if ns.data:
+        overrides.append(f"data.train_file={Path(ns.data).resolve()}")
+    if ns.eval_data:
+        overrides.append(f"data.eval_file={Path(ns.eval_data).resolve()}")
+    if ns.model:
+        overrides.append(f"model={ns.model}")
+    cfg = cfg.with_overrides(overrides)
+    run_dir = runs.create_run(cfg, runs_root=ns.runs_root, run_dir=Path(ns.run_dir) if ns.run_dir else None)
+    print(run_dir)
+    runs.start(run_dir, num_processes=ns.num_processes)
+    return 0 if ns.no_wait else follow(run_dir)
+
+
+def cmd_runs(ns: argparse.Namespace) -> int:
+    from . import runs
+
+    if ns.action == "list":
+        for row in runs.list_runs(ns.runs_root):
+            metric = ", ".join(f"{k}={v:.3f}" for k, v in row["metrics"].items() if k in ("accuracy", "f1_macro", "f1"))
+            print(f"{row['run_dir']}\t{row['task']}\t{row['method']}\t{row['phase']}\t{metric}")
+        return 0
+    if not ns.run_dir:
+        raise UserError(f"'runs {ns.action}' needs a RUN_DIR.")
+    run_dir = Path(ns.run_dir)
+    if ns.action == "status":
+        print(json.dumps(runs.status(run_dir), indent=2, default=str))
+    elif ns.action == "stop":
+        print(runs.stop(run_dir)["phase"])
+    elif ns.action == "resume":
+        runs.resume(run_dir)
+        return follow(run_dir)
+    return 0
+
+
+def cmd_predict(ns: argparse.Namespace) -> int:
+    from .predict import Predictor, rows_to_csv
+
+    predictor = Predictor.from_run(ns.run_dir)
+    target = Path(ns.input)
+    single_image = predictor.config.task == "image" and target.is_file() and target.suffix.lower() != ".zip"
+    if target.exists() and not single_image:  # a table, folder or zip: batch scoring, CSV to stdout
+        sys.stdout.write(rows_to_csv(predictor.predict_file(target, column=ns.column)))
+    else:
+        print(json.dumps(predictor.predict(str(target) if single_image else ns.input), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer learning from the command line.")
+    parser.add_argument("--runs-root", type=Path, default=None, help="folder holding runs (default: $TL_HOME/runs)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    tr = sub.add_parser("train", help="start a run from a preset and follow it")
+    tr.add_argument("--preset", required=True, help="presets/{text,image,ner}-{full,lora,features}.yaml")
+    tr.add_argument("--data", help="training data file/folder/zip (default: the bundled sample)")
+    tr.add_argument("--eval-data", help="separate evaluation data (default: a split of --data)")
+    tr.add_argument("--model", help="Hub id, local folder or bundled:<name>")
+    tr.add_argument("--run-dir", help="run folder to create (default: a new folder under --runs-root)")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.epochs=1")
+    tr.add_argument("--num-processes", type=int, default=None, help="processes for accelerate (default: one per GPU)")
+    tr.add_argument("--no-wait", action="store_true", help="print the run folder and return at once")
+    tr.set_defaults(func=cmd_train)
+
+    ru = sub.add_parser("runs", help="list, inspect, stop or resume runs")
+    ru.add_argument("action", choices=["list", "status", "stop", "resume"])
+    ru.add_argument("run_dir", nargs="?")
+    ru.set_defaults(func=cmd_runs)
+
+    pr = sub.add_parser("predict", help="predict with a finished run")
+    pr.add_argument("run_dir")
+    pr.add_argument("input", help="a text, an image path, or a file/folder/zip to score in batch (CSV out)")
+    pr.add_argument("--column", help="text column of a batch file (default: detected)")
+    pr.set_defaults(func=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    try:
+        return ns.func(ns)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

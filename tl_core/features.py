@@ -1,0 +1,145 @@
+"""Feature extraction: run the frozen backbone ONCE, cache its features, train only a small head on them.
+
+For classification a feature is one vector per example; for NER one vector per word (its first sub-word),
+so the same linear head and the same cache format serve every task.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+HEAD_FILE = "head.safetensors"
+HEAD_CONFIG = "tl_head.json"
+
+
+def cache_key(**parts: Any) -> str:
+    """Stable key over everything that changes the features: model, revision, preprocessing, data, precision."""
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@torch.inference_mode()
+def extract(task, backbone: nn.Module, dataset, collator: Callable, batch_size: int, pooling: str,
+            bf16: bool, progress: Callable[[float], None] | None = None) -> dict[str, torch.Tensor]:
+    """Features of a preprocessed dataset: {"features": [M, H] fp32, "labels": [M], "counts": [N]}."""
+    backbone.eval()
+    device = next(backbone.parameters()).device
+    n = len(dataset)
+    order = list(range(n))
+    if "input_ids" in dataset.column_names:  # similar lengths together: far less padding to compute
+        lengths = [len(x) for x in dataset["input_ids"]]
+        order.sort(key=lambda i: lengths[i])
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
+    per_example: list[tuple[torch.Tensor, torch.Tensor]] = [None] * n  # type: ignore[list-item]
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        batch = collator([dataset[i] for i in idx])
+        labels = batch.pop("labels")
+        with autocast:
+            feats = task.features(backbone, {k: v.to(device) for k, v in batch.items()}, pooling).float().cpu()
+        for j, i in enumerate(idx):
+            if feats.dim() == 3:  # tokens: keep only the labelled (first sub-word) positions
+                keep = labels[j] != -100
+                per_example[i] = (feats[j][keep], labels[j][keep])
+            else:
+                per_example[i] = (feats[j : j + 1], labels[j : j + 1])
+        if progress:
+            progress(min(1.0, (start + batch_size) / n))
+    return {
+        "features": torch.cat([f for f, _ in per_example]).contiguous(),
+        "labels": torch.cat([l for _, l in per_example]).long(),
+        "counts": torch.tensor([len(l) for _, l in per_example], dtype=torch.long),
+    }
+
+
+def cached_extract(cache_dir: Path, key: str, compute: Callable[[], dict[str, torch.Tensor]]) -> tuple[dict[str, torch.Tensor], bool]:
+    """Load features for ``key`` from the cache or compute and store them (atomically). Returns (features, hit)."""
+    path = Path(cache_dir) / f"{key}.safetensors"
+    if path.is_file():
+        return load_file(str(path)), True
+    tensors = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, path)
+    return tensors, False
+
+
+class FeatureDataset(torch.utils.data.Dataset):
+    def __init__(self, tensors: dict[str, torch.Tensor]):
+        self.features, self.labels = tensors["features"], tensors["labels"]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {"features": self.features[i], "labels": self.labels[i]}
+
+
+class HeadModel(nn.Module):
+    """Dropout + linear layer on cached features: the only part that trains in the features method."""
+
+    def __init__(self, hidden_size: int, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(hidden_size, num_labels)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> SequenceClassifierOutput:
+        logits = self.classifier(self.dropout(features))
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+class FeatureModel(nn.Module):
+    """Backbone + pooling + trained head, used for prediction; takes the same inputs as a full model."""
+
+    def __init__(self, task, backbone: nn.Module, head: HeadModel, pooling: str, labels: list[str]):
+        super().__init__()
+        self.task, self.backbone, self.head, self.pooling = task, backbone, head, pooling
+        self.config = backbone.config
+        self.config.id2label = dict(enumerate(labels))
+        self.config.label2id = {l: i for i, l in enumerate(labels)}
+
+    def forward(self, **inputs: torch.Tensor) -> SequenceClassifierOutput:
+        inputs.pop("labels", None)
+        return SequenceClassifierOutput(logits=self.head.classifier(self.task.features(self.backbone, inputs, self.pooling)))
+
+    def save(self, out_dir: Path) -> None:
+        self.backbone.save_pretrained(out_dir)
+        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(out_dir / HEAD_FILE))
+        w = self.head.classifier.weight
+        (out_dir / HEAD_CONFIG).write_text(json.dumps({
+            "hidden_size": w.shape[1], "labels": [self.config.id2label[i] for i in range(w.shape[0])],
+            "pooling": self.pooling, "dropout": self.head.dropout.p,
+        }, indent=2))
+
+    @classmethod
+    def load(cls, task, model_dir: Path, backbone_loader: Callable[[str], nn.Module]) -> "FeatureModel":
+        meta = json.loads((model_dir / HEAD_CONFIG).read_text())
+        head = HeadModel(meta["hidden_size"], len(meta["labels"]), meta["dropout"])
+        head.load_state_dict(load_file(str(model_dir / HEAD_FILE)))
+        return cls(task, backbone_loader(str(model_dir)), head, meta["pooling"], meta["labels"]).eval()
+
+
+def regroup_token_logits(flat_logits, flat_labels, counts):
+    """Flat per-word arrays back to padded [N, T, C] / [N, T] (-100 padding) so NER metrics work per sentence."""
+    import numpy as np
+
+    n, t = len(counts), int(max(counts)) if len(counts) else 0
+    logits = np.full((n, t, flat_logits.shape[-1]), -100.0, dtype=np.float32)
+    labels = np.full((n, t), -100, dtype=np.int64)
+    pos = 0
+    for i, c in enumerate(counts):
+        c = int(c)
+        logits[i, :c], labels[i, :c] = flat_logits[pos : pos + c], flat_labels[pos : pos + c]
+        pos += c
+    return logits, labels

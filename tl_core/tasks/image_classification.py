@@ -1,0 +1,113 @@
+"""Image classification: one label per image."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..config import TrainConfig
+from .base import EvalOutput, Task, model_device, softmax
+from .text_classification import classification_eval, model_labels, top_k_dicts
+
+_RESAMPLE = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR, "nearest": Image.NEAREST}
+
+
+def image_norm(processor) -> tuple[list[float], list[float], int]:
+    """Mean, std and resampling filter of a processor (timm-wrapper or regular transformers processor)."""
+    data_config = getattr(processor, "data_config", None)
+    if data_config:  # timm wrapper
+        return list(data_config["mean"]), list(data_config["std"]), _RESAMPLE.get(data_config.get("interpolation"), Image.BICUBIC)
+    mean = getattr(processor, "image_mean", None) or [0.5, 0.5, 0.5]
+    std = getattr(processor, "image_std", None) or [0.5, 0.5, 0.5]
+    resample = getattr(processor, "resample", None)
+    return list(mean), list(std), int(resample) if resample is not None else Image.BICUBIC
+
+
+def resize_crop(image: Image.Image, size: int, resample: int) -> np.ndarray:
+    """Shorter side to ``size``, centre crop to a square; uint8 CHW (4x smaller than float to keep cached)."""
+    w, h = image.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    image = image.resize((nw, nh), resample)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    image = image.crop((left, top, left + size, top + size))
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+class ImageCollator:
+    """Stacks cached uint8 pixels and normalises them per batch (cheap; keeps the cache small)."""
+
+    def __init__(self, mean: list[float], std: list[float]):
+        self.mean = torch.tensor(mean).view(1, 3, 1, 1) * 255.0
+        self.std = torch.tensor(std).view(1, 3, 1, 1) * 255.0
+
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        return (pixels.float() - self.mean) / self.std
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        pixels = torch.stack([torch.as_tensor(np.asarray(r["pixels"], dtype=np.uint8)) for r in rows])
+        batch = {"pixel_values": self.normalise(pixels)}
+        if "labels" in rows[0]:
+            batch["labels"] = torch.tensor([int(r["labels"]) for r in rows])
+        return batch
+
+
+class ImageClassification(Task):
+    name = "image"
+    title = "Image classification"
+    description = "Sort pictures into classes: product photos, defects on a line, plant diseases, documents."
+    auto_model = "AutoModelForImageClassification"
+    peft_task_type = None
+    main_metric = "f1_macro"
+
+    def preprocess(self, dataset, processor, cfg: TrainConfig):
+        from ..data import load_rgb
+
+        _, _, resample = image_norm(processor)
+
+        def decode(batch: dict[str, list]) -> dict[str, Any]:
+            # Decode + resize once; epochs then only normalise cached uint8 arrays.
+            return {
+                "pixels": [resize_crop(load_rgb(p), cfg.image_size, resample) for p in batch["image"]],
+                "labels": batch["label"],
+            }
+
+        out = dataset.map(decode, batched=True, batch_size=64, remove_columns=dataset.column_names)
+        return out.with_format("numpy")
+
+    def collator(self, processor, cfg: TrainConfig) -> Callable:
+        mean, std, _ = image_norm(processor)
+        return ImageCollator(mean, std)
+
+    def features(self, backbone, batch: dict[str, torch.Tensor], pooling: str) -> torch.Tensor:
+        from ..models import image_features
+
+        return image_features(backbone, batch["pixel_values"])
+
+    def compute_metrics(self, labels: list[str]) -> Callable:
+        from .text_classification import TASK as text_task
+
+        return text_task.compute_metrics(labels)
+
+    def evaluate(self, labels: list[str], logits: np.ndarray, label_ids: np.ndarray, eval_data) -> EvalOutput:
+        return classification_eval(labels, logits, label_ids, eval_data, input_column="image")
+
+    @torch.no_grad()
+    def predict(self, model, processor, inputs: list[Any], cfg: TrainConfig, top_k: int = 5) -> list[dict]:
+        from ..data import load_rgb
+
+        mean, std, resample = image_norm(processor)
+        collate = ImageCollator(mean, std)
+        device = model_device(model)
+        out: list[dict] = []
+        for start in range(0, len(inputs), cfg.eval_batch_size):
+            chunk = inputs[start : start + cfg.eval_batch_size]
+            pixels = torch.stack([torch.from_numpy(resize_crop(load_rgb(x), cfg.image_size, resample)) for x in chunk])
+            logits = model(pixel_values=collate.normalise(pixels).to(device)).logits.float().cpu().numpy()
+            out.extend(top_k_dicts(softmax(logits), model_labels(model), top_k))
+        return out
+
+
+TASK = ImageClassification()
