@@ -151,8 +151,11 @@ def make_ner(n: int = 300) -> list[list[tuple[str, str]]]:
     rng = random.Random(SEED + 1)
     pools = {"PER": PER, "ORG": ORG, "LOC": LOC, "MISC": MISC}
     sentences: list[list[tuple[str, str]]] = []
-    for i in range(n):
-        template = NER_TEMPLATES[i % len(NER_TEMPLATES)] if i < len(NER_TEMPLATES) else rng.choice(NER_TEMPLATES)
+    seen: set[tuple[str, ...]] = set()
+    i = 0
+    while len(sentences) < n:
+        template = NER_TEMPLATES[i] if i < len(NER_TEMPLATES) else rng.choice(NER_TEMPLATES)
+        i += 1
         sent: list[tuple[str, str]] = []
         for piece in template.split():
             if piece.startswith("{") and piece.endswith("}"):
@@ -162,7 +165,10 @@ def make_ner(n: int = 300) -> list[list[tuple[str, str]]]:
                 sent.append((piece, "O"))
         if sent[0][0] == "the":  # sentence-initial capital
             sent[0] = ("The", "O")
-        sentences.append(sent)
+        key = tuple(tok for tok, _ in sent)
+        if key not in seen:
+            seen.add(key)
+            sentences.append(sent)
     return sentences
 
 

@@ -104,18 +104,23 @@ def _check(method: str, params: Any) -> None:
 
 
 # --- LoRA -------------------------------------------------------------------------
-# Where peft has no default targets (see STACK-NOTES): names of the layers to adapt per model_type.
-LORA_TARGETS: dict[str, list[str]] = {
-    "distilbert": ["q_lin", "v_lin"],
-    "vit": ["query", "value"],
-    "deit": ["query", "value"],
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    # timm EfficientNet/MobileNet: the 1x1 expansion/projection convs and the final conv (peft adapts Conv2d).
-    "timm_wrapper": [r".*\.conv_pw", r".*\.conv_pwl", r".*conv_head"],
-}
+# Attention projections to adapt, first match wins. Names differ by architecture and by transformers
+# version (v5 renamed ViT's query/value to q_proj/v_proj), so we look at the model instead of its type.
+ATTENTION_PAIRS = [("query", "value"), ("q_proj", "v_proj"), ("q_lin", "v_lin"), ("query_proj", "value_proj")]
+# timm EfficientNet/MobileNet (no attention): the 1x1 expansion/projection convs and the final conv.
+TIMM_CONV_TARGETS = r".*\.(conv_pw|conv_pwl|conv_head)"
 # The new classification head per model_type for images (peft has no image task type).
 IMAGE_HEADS: dict[str, list[str]] = {"timm_wrapper": ["timm_model.classifier"]}
+
+
+def auto_lora_targets(model: torch.nn.Module) -> list[str] | str:
+    if getattr(model.config, "model_type", "") == "timm_wrapper":
+        return TIMM_CONV_TARGETS
+    leaf_names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}
+    for pair in ATTENTION_PAIRS:
+        if set(pair) <= leaf_names:
+            return list(pair)
+    return "all-linear"
 
 
 def apply_lora(model: torch.nn.Module, task_type: str | None, params: LoraParams) -> torch.nn.Module:
@@ -123,13 +128,11 @@ def apply_lora(model: torch.nn.Module, task_type: str | None, params: LoraParams
 
     model_type = getattr(model.config, "model_type", "")
     if params.target_modules == "auto":
-        targets: Any = LORA_TARGETS.get(model_type, "all-linear")
+        targets: Any = auto_lora_targets(model)
     elif params.target_modules == "all-linear":
         targets = "all-linear"
     else:
         targets = [t.strip() for t in params.target_modules.split(",") if t.strip()]
-    if isinstance(targets, list) and any(t.startswith(".*") for t in targets):
-        targets = "|".join(f"(?:{t})" for t in targets)  # peft treats a string as one full-match regex
     kwargs: dict[str, Any] = {}
     if task_type:
         kwargs["task_type"] = task_type  # keeps classifier/score trainable

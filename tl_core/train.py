@@ -71,6 +71,18 @@ def _callback_class():
     return _RunCallback
 
 
+def _sequential_eval(trainer_cls):
+    """Trainer whose evaluation keeps dataset order: with group_by_length, transformers 5 also length-groups
+    evaluation batches, which would misalign predictions with the examples they belong to."""
+    import torch
+
+    class _Trainer(trainer_cls):
+        def _get_eval_sampler(self, eval_dataset):
+            return torch.utils.data.SequentialSampler(eval_dataset)
+
+    return _Trainer
+
+
 def run(run_dir: Path, resume: bool = False) -> int:
     run_dir = Path(run_dir).resolve()
     t0 = time.time()
@@ -207,7 +219,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     callbacks = [callback]
     if tc.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=tc.early_stopping_patience))
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
+    trainer = _sequential_eval(Trainer)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
                       compute_metrics=compute_metrics, processing_class=processor if cfg.method != "features" else None,
                       callbacks=callbacks)
     checkpoint = rf.last_checkpoint(run_dir) if resume else None
