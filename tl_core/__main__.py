@@ -23,11 +23,15 @@ def follow(run_dir: Path) -> int:
     """Print a progress bar until the run ends; Ctrl-C asks the run to stop (it saves a checkpoint)."""
     from . import runs
 
+    shown = ""
     try:
         while True:
             st = runs.status(run_dir)
-            sys.stdout.write(_progress_line(st))
-            sys.stdout.flush()
+            line = _progress_line(st)
+            if line != shown:  # redraw only on change: keeps logs of non-interactive runs short
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                shown = line
             if st["phase"] in rf.FINAL_PHASES and not runs.is_active(run_dir):
                 break
             time.sleep(1.0)

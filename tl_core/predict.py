@@ -31,10 +31,13 @@ class Predictor:
             raise UserError(f"{run_dir.name} has no finished model yet (status: {rf.read_json(run_dir / rf.STATUS, {}).get('phase', 'unknown')}).")
         cfg = RunConfig.from_file(run_dir / rf.CONFIG)
         task = get_task(cfg.task)
-        processor = models.load_processor(cfg.task, str(model_dir))
+        # A LoRA folder holds only the adapter: its processor comes from the base model it adapts.
+        is_adapter = (model_dir / "adapter_config.json").is_file()
+        processor_ref = meta["base_model"] if is_adapter else str(model_dir)
+        processor = models.load_processor(cfg.task, processor_ref, meta.get("revision") if is_adapter else None)
         if (model_dir / HEAD_CONFIG).is_file():
             model = FeatureModel.load(task, model_dir, lambda path: models.load_backbone(cfg.task, path))
-        elif (model_dir / "adapter_config.json").is_file():
+        elif is_adapter:
             from peft import PeftModel
 
             base = models.load_model(cfg.task, meta["base_model"], meta["labels"], meta.get("revision"))

@@ -213,7 +213,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         disable_tqdm=True,
         dataloader_num_workers=0,  # data is pre-tokenised / pre-decoded: workers would only add IPC
         train_sampling_strategy="group_by_length" if (text_like and tc.group_by_length) else "random",
-        remove_unused_columns=cfg.method != "features",
+        remove_unused_columns=False,  # preprocess() already keeps only model inputs (images: cached "pixels")
     )
     callback = _callback_class()(run_dir, tc.batch_size, is_main)
     callbacks = [callback]
