@@ -106,7 +106,7 @@ def test_every_task_and_method_trains_in_process(task, method, assets, tmp_path,
 
 
 def test_text_classifier_actually_learns(assets, tmp_path, tl_home):
-    run_dir = runs.create_run(tiny_config("text", "full", assets, epochs=8), run_dir=tmp_path / "run")
+    run_dir = runs.create_run(tiny_config("text", "full", assets, epochs=15, learning_rate=3e-3), run_dir=tmp_path / "run")
     assert train.run(run_dir) == 0
     losses = [json.loads(l)["loss"] for l in (run_dir / rf.METRICS).read_text().splitlines() if '"train"' in l]
     assert losses[-1] < losses[0]
@@ -193,12 +193,13 @@ def test_cached_features_equal_recomputed(assets, tmp_path, tl_home):
     assert train.run(run_dir) == 0
     cached = [load_file(str(p)) for p in (run_dir / "feature_cache").glob("eval-*.safetensors")]
     assert len(cached) == 1
+    assert rf.read_json(run_dir / rf.RESULTS)["features"]["pooling"] == "cls"  # not a sentence-transformers model
     predictor = Predictor.from_run(run_dir)
     examples = [json.loads(l) for l in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
     tok = predictor.processor
     enc = tok([e["input"] for e in examples], truncation=True, max_length=32, padding=True, return_tensors="pt")
     with torch.no_grad():
-        recomputed = predictor.model.task.features(predictor.model.backbone, dict(enc), "mean")
+        recomputed = predictor.model.task.features(predictor.model.backbone, dict(enc), predictor.model.pooling)
     assert torch.allclose(recomputed, cached[0]["features"], atol=1e-5)
 
 
