@@ -113,12 +113,12 @@ def build_app() -> gr.Blocks:
         with gr.Tabs(selected="task") as tabs:
             # 1 ------------------------------------------------------------------------------------------------
             with gr.Tab("Task & model", id="task"):
-                with gr.Group(elem_classes="tl-hero"):
+                with gr.Column(elem_classes="tl-hero"):
                     gr.Markdown("### Try it with sample data\nOne click trains a small model on bundled sample data "
                                 "(feature extraction, about a minute on a laptop CPU). Then open **Evaluate** and "
                                 "**Playground**.")
                     with gr.Row():
-                        quick = {t: gr.Button(f"Try {TASKS[t].title.lower()} · {SAMPLE_NAMES[t]}", variant="primary",
+                        quick = {t: gr.Button(f"{SAMPLE_NAMES[t]} · {TASKS[t].title.lower()}", variant="primary",
                                               elem_id=f"quick-{t}") for t in TASK_ORDER}
                 with gr.Row():
                     with gr.Column(scale=3):
@@ -128,39 +128,43 @@ def build_app() -> gr.Blocks:
                         model = gr.Dropdown(label="Base model", allow_custom_value=True, elem_id="model-dd",
                                             info="Offline models first. Or type any Hub id (org/name) or a local folder.")
                     with gr.Column(scale=2):
-                        model_info = gr.Dataframe(headers=["", "value"], label="Model facts", interactive=False,
+                        model_info = gr.Dataframe(headers=["fact", "value"], label="Model facts", interactive=False,
                                                   show_row_numbers=False, column_widths=["45%", "55%"])
 
             # 2 ------------------------------------------------------------------------------------------------
             with gr.Tab("Data", id="data"):
                 with gr.Row():
                     with gr.Column(scale=2):
-                        upload = gr.File(label="Training data", file_types=DATA_TYPES, file_count="single", height=120)
+                        upload = gr.File(label="Training data", file_types=DATA_TYPES, file_count="single")
                         with gr.Row():
                             sample_btn = gr.Button("Use sample data", variant="secondary", elem_id="use-sample")
                             check_btn = gr.Button("Check data", elem_id="check-data")
-                        eval_upload = gr.File(label="Evaluation data (optional)", file_types=DATA_TYPES, height=90)
+                        with gr.Accordion("Separate evaluation file (optional)", open=False):
+                            eval_upload = gr.File(label="Evaluation data", file_types=DATA_TYPES)
                         data_src = gr.Markdown("No data chosen yet.")
                     with gr.Column(scale=3):
                         with gr.Row():
-                            text_col = _dd([("auto-detect", "")], "", label="Text column", elem_id="text-col")
-                            label_col = _dd([("auto-detect", "")], "", label="Label column", elem_id="label-col")
-                            image_col = _dd([("auto-detect", "")], "", label="Image column", visible=False)
+                            text_col = _dd([("auto-detect", "")], "", label="Text column", elem_id="text-col",
+                                           allow_custom_value=True)
+                            label_col = _dd([("auto-detect", "")], "", label="Label column", elem_id="label-col",
+                                            allow_custom_value=True)
+                            image_col = _dd([("auto-detect", "")], "", label="Image column", visible=False,
+                                            allow_custom_value=True)
                         with gr.Row():
                             eval_frac = gr.Slider(5, 50, value=20, step=5, label="Evaluation share (%)",
                                                   info="Held out when there is no evaluation file.")
                             stratify = gr.Checkbox(True, label="Stratified split", info="Same class mix in both parts.")
                             seed = gr.Number(42, precision=0, label="Seed", info="Same seed, same split.")
                             max_rows = gr.Number(None, precision=0, label="Max training rows", elem_id="max-rows",
-                                                 info="Cap for quick experiments; empty = all.")
+                                                 info="Cap for quick experiments; 0 = all.")
                 problems = gr.Markdown()
                 with gr.Row():
                     with gr.Column(scale=3):
-                        preview = gr.Dataframe(label="Preview (training split)", interactive=False, wrap=True,
+                        preview = gr.Dataframe(headers=["example", "label"], label="Preview (training split)", interactive=False, wrap=True,
                                                max_height=300, show_row_numbers=False)
                     with gr.Column(scale=2):
                         dist_plot = gr.Plot(label="Label distribution", show_label=False)
-                stats = gr.Dataframe(headers=["", "value"], label="Statistics", interactive=False, show_row_numbers=False)
+                stats = gr.Dataframe(headers=["statistic", "value"], label="Statistics", interactive=False, show_row_numbers=False)
 
             # 3 ------------------------------------------------------------------------------------------------
             with gr.Tab("Method & settings", id="method"):
@@ -206,8 +210,9 @@ def build_app() -> gr.Blocks:
                     yaml_upload = gr.UploadButton("Load settings from YAML", file_types=[".yaml", ".yml"],
                                                   variant="secondary")
                 with gr.Row():
-                    cmd_out = gr.Code(label="Reproducible command", language="shell", lines=5, interactive=False)
-                    yaml_out = gr.Code(label="Run config (YAML)", language="yaml", lines=12, interactive=False)
+                    cmd_out = gr.Code(label="Reproducible command", language="shell", lines=4, interactive=False,
+                                      elem_id="cmd-out")
+                    yaml_out = gr.Code(label="Run config (YAML)", language="yaml", lines=4, interactive=False)
 
             # 4 ------------------------------------------------------------------------------------------------
             with gr.Tab("Train", id="train"):
@@ -230,7 +235,7 @@ def build_app() -> gr.Blocks:
                     with gr.Column(scale=2):
                         metrics_df = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False,
                                                   show_row_numbers=False, elem_id="metrics-table")
-                        per_class_df = gr.Dataframe(label="Per class / entity type", interactive=False,
+                        per_class_df = gr.Dataframe(headers=["label", "precision", "recall", "f1", "support"], label="Per class / entity type", interactive=False,
                                                     show_row_numbers=False)
                     with gr.Column(scale=3):
                         cm_plot = gr.Plot(show_label=False, elem_id="cm-plot")
@@ -239,7 +244,7 @@ def build_app() -> gr.Blocks:
                 with gr.Row():
                     err_true = gr.Dropdown(["any"], value="any", label="True class / entity type")
                     err_pred = gr.Dropdown(["any"], value="any", label="Predicted class")
-                err_table = gr.Dataframe(label="Misclassified examples", interactive=False, wrap=True, max_height=320,
+                err_table = gr.Dataframe(headers=["input", "true", "predicted", "confidence"], label="Misclassified examples", interactive=False, wrap=True, max_height=320,
                                          show_row_numbers=False)
                 err_gallery = gr.Gallery(label="Misclassified images", columns=8, height=220, visible=False)
                 err_ner = gr.HighlightedText(label="Sentences with mistakes (✗ = wrong tag)", visible=False,
@@ -255,23 +260,23 @@ def build_app() -> gr.Blocks:
                                               visible=False, height=260)
                         with gr.Row():
                             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
-                            next_btn = gr.Button("Another example from the evaluation split")
+                            next_btn = gr.Button("Another example", elem_id="next-example")
                     with gr.Column():
                         play_label = gr.Label(label="Prediction", num_top_classes=5, elem_id="play-label")
                         play_ner = gr.HighlightedText(label="Entities", visible=False, elem_id="play-ner")
                 gr.Markdown("#### Batch scoring\nUpload a file (a table with a text column, or images in a zip) and "
                             "download the predictions as CSV.")
                 with gr.Row():
-                    batch_in = gr.File(label="File to score", file_types=DATA_TYPES + [".png", ".jpg", ".jpeg"], height=100)
-                    batch_out = gr.File(label="Predictions (CSV)", interactive=False, height=100)
-                batch_preview = gr.Dataframe(label="First predictions", interactive=False, max_height=240,
+                    batch_in = gr.File(label="File to score", file_types=DATA_TYPES + [".png", ".jpg", ".jpeg"])
+                    batch_out = gr.File(label="Predictions (CSV)", interactive=False)
+                batch_preview = gr.Dataframe(headers=["input", "prediction", "confidence"], label="First predictions", interactive=False, max_height=240,
                                              show_row_numbers=False)
 
             # 7 ------------------------------------------------------------------------------------------------
             with gr.Tab("Runs & export", id="runs"):
                 with gr.Row():
                     refresh_btn = gr.Button("Refresh", scale=0, min_width=120)
-                runs_df = gr.Dataframe(label="Run history", interactive=False, wrap=True, show_row_numbers=False,
+                runs_df = gr.Dataframe(headers=["run", "task", "model", "method", "data", "metric", "duration", "status"], label="Run history", interactive=False, wrap=True, show_row_numbers=False,
                                        elem_id="runs-table", max_height=280)
                 with gr.Row():
                     with gr.Column():
@@ -281,9 +286,9 @@ def build_app() -> gr.Blocks:
                         export_run = gr.Dropdown(label="Run to export", choices=[], elem_id="export-run")
                         with gr.Row():
                             zip_btn = gr.Button("Download model (zip)", elem_id="zip-btn")
-                        zip_file = gr.File(label="Model zip", interactive=False, height=80, elem_id="zip-file")
+                        zip_file = gr.File(label="Model zip", interactive=False, elem_id="zip-file")
                 compare_plot = gr.Plot(show_label=False)
-                diff_df = gr.Dataframe(label="Settings that differ", interactive=False, show_row_numbers=False)
+                diff_df = gr.Dataframe(headers=["setting", "run A", "run B"], label="Settings that differ", interactive=False, show_row_numbers=False)
                 with gr.Accordion("Push to the Hugging Face Hub", open=False):
                     with gr.Row():
                         repo_id = gr.Textbox(label="Repository", placeholder="your-name/model-name")
@@ -393,9 +398,9 @@ def build_app() -> gr.Blocks:
                 prev,
                 charts.label_distribution(info["class_balance"], "Examples per class" if t != "ner" else "Entities per type"),
                 dash.stats_rows(info["stats"]),
-                gr.Dropdown(choices=auto, value=tcol if tcol in cols else ""),
-                gr.Dropdown(choices=auto, value=lcol if lcol in cols else ""),
-                gr.Dropdown(choices=auto, value=icol if icol in cols else ""),
+                gr.Dropdown(choices=auto, value=tcol or ""),
+                gr.Dropdown(choices=auto, value=lcol or ""),
+                gr.Dropdown(choices=auto, value=icol or ""),
                 "**Data:** " + ("bundled sample" if dchoice == dash.SAMPLE else f"`{Path(path).name}` (uploaded)")
                 + (f" · detected columns: {', '.join(f'{k} = `{v}`' for k, v in detected.items())}" if detected else ""),
             ]

@@ -402,7 +402,7 @@ def status_html(run_dir: Path | None, st: dict[str, Any] | None, records: list[d
         ("ETA", _fmt_s(st.get("eta_s")) if phase not in rf.FINAL_PHASES else "–"),
         ("Samples/s", f"{sps:.0f}" if isinstance(sps, (int, float)) else "–"),
         ("Peak memory", f"{mem:.0f} MB" if isinstance(mem, (int, float)) else "–"),
-        ("Step", f"{st.get('step', '–')} / {st.get('max_steps', '–')}"),
+        ("Step", f"{st.get('max_steps') if phase == 'done' else st.get('step', '–')} / {st.get('max_steps', '–')}"),
     ]
     body = "".join(f"<div class='tl-cell'><span>{k}</span><b>{html.escape(str(v))}</b></div>" for k, v in cells)
     extra = ""
