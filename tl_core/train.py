@@ -267,7 +267,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     results = {
         "task": cfg.task, "method": cfg.method, "model": cfg.model, "labels": data.labels,
         "metrics": evaluation.metrics, "report": evaluation.report,
-        "params": counts, "bf16": bf16, "features": feature_info,
+        "params": counts, "bf16": trainer.accelerator.mixed_precision == "bf16", "features": feature_info,
         "timing": {"total_s": time.time() - t0, "train_s": train_seconds,
                    "train_samples_per_second": train_out.metrics.get("train_samples_per_second")},
         "peak_memory_mb": peak_memory_mb(),
