@@ -29,7 +29,7 @@ TASK_ORDER = [t for t in dash.TASK_ORDER if t in TASKS]
 SAMPLE_NAMES = {"text": "Sentiment reviews", "image": "Handwritten digits", "ner": "News entities"}
 
 CSS = """
-.gradio-container {max-width: 1240px !important; margin: auto;}
+.gradio-container {max-width: 1240px !important; width: 100% !important; margin: 0 auto !important;}
 #tl-header h1 {font-size: 1.55rem; margin: 0 0 2px 0;}
 #tl-header p {margin: 0; color: var(--body-text-color-subdued);}
 .tl-hero {border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 12px 16px;
@@ -96,7 +96,7 @@ def _problems_md(info: dict[str, Any]) -> str:
 # --- the page ------------------------------------------------------------------------------------------------------
 def build_app() -> gr.Blocks:
     param_fields = dash.method_param_fields()
-    with gr.Blocks(title="Transfer-learning dashboard") as demo:
+    with gr.Blocks(title="Transfer-learning dashboard", fill_width=True) as demo:
         sid = gr.BrowserState(None, storage_key="tl_session_id", secret=workspace.browser_secret())
         data_choice = gr.State(None)  # "sample" or a path relative to the workspace's uploads/
         eval_choice = gr.State(None)
@@ -160,7 +160,7 @@ def build_app() -> gr.Blocks:
                 problems = gr.Markdown()
                 with gr.Row():
                     with gr.Column(scale=3):
-                        preview = gr.Dataframe(headers=["example", "label"], label="Preview (training split)", interactive=False, wrap=True,
+                        preview = gr.Dataframe(headers=["example", "label"], label="Preview (training split)", interactive=False, wrap=True, column_widths=["68%", "32%"],
                                                max_height=300, show_row_numbers=False)
                     with gr.Column(scale=2):
                         dist_plot = gr.Plot(label="Label distribution", show_label=False)
@@ -287,8 +287,9 @@ def build_app() -> gr.Blocks:
                         with gr.Row():
                             zip_btn = gr.Button("Download model (zip)", elem_id="zip-btn")
                         zip_file = gr.File(label="Model zip", interactive=False, elem_id="zip-file")
-                compare_plot = gr.Plot(show_label=False)
-                diff_df = gr.Dataframe(headers=["setting", "run A", "run B"], label="Settings that differ", interactive=False, show_row_numbers=False)
+                compare_plot = gr.Plot(show_label=False, visible=False)
+                diff_df = gr.Dataframe(headers=["setting", "run A", "run B"], label="Settings that differ", interactive=False,
+                                       show_row_numbers=False, visible=False)
                 with gr.Accordion("Push to the Hugging Face Hub", open=False):
                     with gr.Row():
                         repo_id = gr.Textbox(label="Repository", placeholder="your-name/model-name")
@@ -614,8 +615,8 @@ def build_app() -> gr.Blocks:
                 from tl_core.data import load_rgb
 
                 img = load_rgb(first) if first else None
-                return [gr.update(visible=False), gr.update(value=img, visible=True), None,
-                        gr.update(visible=True, value=None), 1]
+                return [gr.update(visible=False), gr.update(value=img, visible=True),
+                        gr.update(visible=True, value=None), gr.update(visible=False, value=None), 1]
             return [gr.update(visible=True, value=first or "", label="Sentence" if t == "ner" else "Text"),
                     gr.update(visible=False, value=None), gr.update(visible=t != "ner", value=None),
                     gr.update(visible=t == "ner", value=None), 1]
@@ -693,7 +694,8 @@ def build_app() -> gr.Blocks:
             import pandas as pd
 
             headers, rows = dash.config_diff(dirs)
-            return [charts.compare_figure(series), pd.DataFrame(rows, columns=headers)]
+            return [gr.Plot(charts.compare_figure(series), visible=True),
+                    gr.Dataframe(pd.DataFrame(rows, columns=headers), visible=True)]
 
         @ui
         def download_zip(session_id: str, run: str | None) -> str:

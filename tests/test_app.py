@@ -102,7 +102,7 @@ def test_wrong_column_is_reported_and_blocks_the_start(app_url) -> None:
     url, _ = app_url
     c, sid = client(url)
     out = c.predict(sid, "text", 20, True, 42, 0, api_name="/use_sample")
-    assert "No problems found" in out[2]
+    assert "No problems found" in out[0]
     problems = c.predict(sid, "text", "", "stars", "", 20, True, 42, 0, api_name="/check_data")[0]
     assert "Blocking problems" in problems and "stars" in problems
     with pytest.raises(AppError, match="label column 'stars' is not in sentiment.csv"):
@@ -115,7 +115,7 @@ def test_single_class_upload_is_blocked(app_url, tmp_path: Path) -> None:
     data = tmp_path / "one_class.csv"
     data.write_text("text,label\n" + "".join(f"review number {i} was fine,positive\n" for i in range(30)))
     out = c.predict(sid, "text", handle_file(str(data)), 20, True, 42, 0, api_name="/upload_data")
-    assert "Only one class" in out[1]
+    assert "Only one class" in out[0]
     # the upload was copied into this session's own folder
     assert list((home / "sessions" / sid / "uploads").rglob("one_class.csv"))
     with pytest.raises(AppError, match="Only one class"):
@@ -132,7 +132,7 @@ def test_unknown_model_id_is_refused_before_any_run(app_url) -> None:
         c.predict(sid, *form(model="bad model id!"), api_name="/start_run")
     assert not any((home / "sessions" / sid / "runs").iterdir())  # nothing was created or launched
     facts = c.predict("text", "no-such-org/no-such-model-123", api_name="/describe_model")
-    assert any("works offline" in str(row) or "no" in str(row) for row in facts["data"])
+    assert ["Works offline", "no: downloaded from the Hub on first use"] in facts["data"]
 
 
 def _poll_until(c: Client, sid: str, phases: set[str], timeout: float) -> str:
@@ -166,5 +166,18 @@ def test_stop_during_training_then_second_session_cannot_see_it(app_url) -> None
     table2 = other.predict(other_sid, api_name="/list_runs")[0]
     assert all(run not in str(row) for row in table2["data"])
     for api in ("/evaluate", "/download_zip", "/playground_run"):
-        with pytest.raises(AppError, match="no run called"):
+        with pytest.raises(AppError):  # refused: not one of this session's runs
             other.predict(other_sid, run, api_name=api)
+    # the workspace layer refuses it too, whatever the client sends
+    os.environ["TL_HOME"], old = str(home), os.environ.get("TL_HOME")
+    try:
+        from tl_core.errors import UserError
+        from tl_core.workspace import Workspace
+
+        with pytest.raises(UserError, match="no run called"):
+            Workspace.open(other_sid).run_path(run)
+        with pytest.raises(UserError):
+            Workspace.open(other_sid).run_path(f"../{sid}/runs/{run}")
+        assert Workspace.open(sid).run_path(run).name == run
+    finally:
+        os.environ.pop("TL_HOME") if old is None else os.environ.__setitem__("TL_HOME", old)
