@@ -209,3 +209,22 @@ def test_failed_run_reports_plain_error(assets, tmp_path, tl_home):
     assert train.run(run_dir) == 2
     status = rf.read_json(run_dir / rf.STATUS)
     assert status["phase"] == "failed" and "nope" in status["error"] and "Traceback" not in status["error"]
+
+
+def test_stop_request_during_loading_or_feature_extraction_is_honoured(assets, tmp_path, tl_home):
+    run_dir = runs.create_run(tiny_config("text", "features", assets), run_dir=tmp_path / "run")
+    (run_dir / rf.STOP).write_text("now")
+    assert train.run(run_dir) == 0
+    status = rf.read_json(run_dir / rf.STATUS)
+    assert status["phase"] == "stopped" and not (run_dir / rf.RESULTS).exists()
+    assert not list((run_dir / "feature_cache").glob("*.safetensors"))  # no half-written cache
+
+
+def test_logging_steps_auto_gives_a_curve_for_short_runs():
+    from tl_core.config import TrainConfig
+    from tl_core.train import auto_logging_steps
+
+    assert auto_logging_steps(40, TrainConfig(batch_size=8, epochs=3)) == 1  # 15 steps: log every step
+    assert auto_logging_steps(4000, TrainConfig(batch_size=32, epochs=3)) == 12  # 375 steps -> ~30 points
+    assert auto_logging_steps(10**6, TrainConfig(batch_size=8, epochs=3)) == 50  # capped
+    assert auto_logging_steps(40, TrainConfig(logging_steps=7)) == 7  # an explicit value wins

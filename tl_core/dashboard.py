@@ -305,14 +305,9 @@ def start_run(ws: Workspace, cfg: RunConfig) -> tuple[Path, int]:
     from . import runs, scheduler
     from .data import load_task_data
 
-    import math
-
     check_model(cfg.task, cfg.model, cfg.revision)
     td = load_task_data(cfg.task, cfg.data, work_dir=ws.root / "data_cache", validate_only=True)
     td.report.raise_if_blocking()
-    # Log often enough that even a short run draws a loss curve (about 30 points per run).
-    steps = math.ceil(len(td.train) / max(1, cfg.train.batch_size)) * max(cfg.train.epochs, 0)
-    cfg.train.logging_steps = max(1, min(cfg.train.logging_steps, int(steps // 30) or 1))
     run_dir = runs.create_run(cfg, runs_root=ws.runs_dir)
     return run_dir, scheduler.submit(run_dir)
 

@@ -7,9 +7,10 @@ features  frozen backbone, features computed once and cached, only a small head 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from .errors import ConfigError
 
@@ -114,6 +115,8 @@ IMAGE_HEADS: dict[str, list[str]] = {"timm_wrapper": ["timm_model.classifier"]}
 
 
 def auto_lora_targets(model: torch.nn.Module) -> list[str] | str:
+    import torch
+
     if getattr(model.config, "model_type", "") == "timm_wrapper":
         return TIMM_CONV_TARGETS
     leaf_names = {name.rsplit(".", 1)[-1] for name, mod in model.named_modules() if isinstance(mod, torch.nn.Linear)}

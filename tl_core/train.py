@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -83,6 +84,24 @@ def _sequential_eval(trainer_cls):
     return _Trainer
 
 
+class StopRequested(Exception):
+    """A stop request arrived before training started (loading, feature extraction)."""
+
+
+def _check_stop(run_dir: Path) -> None:
+    if (run_dir / rf.STOP).exists():
+        raise StopRequested
+
+
+def auto_logging_steps(n_train: int, tc, world_size: int = 1) -> int:
+    """Log about 30 times per run so short runs still draw a curve and long ones don't flood the file."""
+    if tc.logging_steps > 0:
+        return tc.logging_steps
+    per_epoch = math.ceil(n_train / max(1, tc.batch_size * world_size))
+    total = tc.max_steps if tc.max_steps > 0 else math.ceil(per_epoch * tc.epochs)
+    return max(1, min(50, total // 30))
+
+
 def run(run_dir: Path, resume: bool = False) -> int:
     run_dir = Path(run_dir).resolve()
     t0 = time.time()
@@ -90,6 +109,9 @@ def run(run_dir: Path, resume: bool = False) -> int:
     status = (lambda phase, **kw: rf.update_status(run_dir, phase, **kw)) if is_main else (lambda *a, **k: None)
     try:
         return _train(run_dir, resume, status, is_main, t0)
+    except StopRequested:
+        status("stopped", checkpoint=str(rf.last_checkpoint(run_dir) or "") or None, eta_s=None)
+        return 0
     except UserError as err:
         status("failed", error=str(err))
         print(f"ERROR: {err}", file=sys.stderr)
@@ -128,6 +150,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     bf16 = use_bf16(tc.precision)
 
     data = load_task_data(cfg.task, cfg.data, work_dir=run_dir / "data")
+    _check_stop(run_dir)
     processor = models.load_processor(cfg.task, cfg.model, cfg.revision)
     if cfg.task in ("text", "ner"):
         column = "text" if cfg.task == "text" else "tokens"
@@ -140,6 +163,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     compute_metrics = task.compute_metrics(data.labels)
     head_counts = None
 
+    _check_stop(run_dir)
     if cfg.method == "features":
         status("preparing features", progress=0.0)
         backbone = models.load_backbone(cfg.task, cfg.model, cfg.revision)
@@ -159,7 +183,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
                 cache_dir, f"{split}-{cache_key(split=split, **key_parts)}",
                 lambda ds=ds, base=base, share=share: extract(
                     task, backbone, ds, collator, tc.eval_batch_size, pooling, bf16,
-                    progress=lambda p: status("preparing features", progress=base + share * p)),
+                    progress=lambda p: (_check_stop(run_dir), status("preparing features", progress=base + share * p))),
             )
         total_backbone = count_parameters(backbone)["total"]
         hidden = tensors["train"]["features"].shape[1]
@@ -187,6 +211,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         counts = count_parameters(model)
         feature_info = None
 
+    _check_stop(run_dir)
     text_like = cfg.task in ("text", "ner") and cfg.method != "features"
     args = TrainingArguments(
         output_dir=str(run_dir / rf.CHECKPOINTS),
@@ -201,7 +226,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         eval_strategy="epoch",
         save_strategy="epoch",
         logging_strategy="steps",
-        logging_steps=tc.logging_steps,
+        logging_steps=auto_logging_steps(len(train_ds), tc, int(os.environ.get("WORLD_SIZE", "1"))),
         save_total_limit=tc.save_total_limit,
         load_best_model_at_end=tc.early_stopping_patience > 0,
         metric_for_best_model=task.main_metric if tc.early_stopping_patience > 0 else None,

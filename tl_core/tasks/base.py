@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from ..config import TrainConfig
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..config import TrainConfig
@@ -40,6 +39,8 @@ class ImageCollator:
     """Stacks cached uint8 pixels and normalises them per batch (cheap; keeps the cache small)."""
 
     def __init__(self, mean: list[float], std: list[float]):
+        import torch
+
         self.mean = torch.tensor(mean).view(1, 3, 1, 1) * 255.0
         self.std = torch.tensor(std).view(1, 3, 1, 1) * 255.0
 
@@ -47,6 +48,8 @@ class ImageCollator:
         return (pixels.float() - self.mean) / self.std
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        import torch
+
         pixels = torch.stack([torch.as_tensor(np.asarray(r["pixels"], dtype=np.uint8)) for r in rows])
         batch = {"pixel_values": self.normalise(pixels)}
         if "labels" in rows[0]:
@@ -94,8 +97,9 @@ class ImageClassification(Task):
     def evaluate(self, labels: list[str], logits: np.ndarray, label_ids: np.ndarray, eval_data) -> EvalOutput:
         return classification_eval(labels, logits, label_ids, eval_data, input_column="image")
 
-    @torch.no_grad()
     def predict(self, model, processor, inputs: list[Any], cfg: TrainConfig, top_k: int = 5) -> list[dict]:
+        import torch
+
         from ..data import load_rgb
 
         mean, std, resample = image_norm(processor)
@@ -105,7 +109,8 @@ class ImageClassification(Task):
         for start in range(0, len(inputs), cfg.eval_batch_size):
             chunk = inputs[start : start + cfg.eval_batch_size]
             pixels = torch.stack([torch.from_numpy(resize_crop(load_rgb(x), cfg.image_size, resample)) for x in chunk])
-            logits = model(pixel_values=collate.normalise(pixels).to(device)).logits.float().cpu().numpy()
+            with torch.no_grad():
+                logits = model(pixel_values=collate.normalise(pixels).to(device)).logits.float().cpu().numpy()
             out.extend(top_k_dicts(softmax(logits), model_labels(model), top_k))
         return out
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from ..config import TrainConfig
 from ..evaluate import classification_metrics, classification_report
@@ -52,14 +51,16 @@ class TextClassification(Task):
     def evaluate(self, labels: list[str], logits: np.ndarray, label_ids: np.ndarray, eval_data) -> EvalOutput:
         return classification_eval(labels, logits, label_ids, eval_data, input_column="text")
 
-    @torch.no_grad()
     def predict(self, model, tokenizer, inputs: list[str], cfg: TrainConfig, top_k: int = 5) -> list[dict]:
+        import torch
+
         out: list[dict] = []
         device = model_device(model)
         for start in range(0, len(inputs), cfg.eval_batch_size):
             chunk = [str(t) for t in inputs[start : start + cfg.eval_batch_size]]
             enc = tokenizer(chunk, truncation=True, max_length=cfg.max_length, padding=True, return_tensors="pt")
-            logits = model(**{k: v.to(device) for k, v in enc.items()}).logits.float().cpu().numpy()
+            with torch.no_grad():
+                logits = model(**{k: v.to(device) for k, v in enc.items()}).logits.float().cpu().numpy()
             out.extend(top_k_dicts(softmax(logits), model_labels(model), top_k))
         return out
 

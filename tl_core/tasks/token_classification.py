@@ -5,7 +5,6 @@ import re
 from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from ..config import TrainConfig
 from ..evaluate import entity_metrics
@@ -87,8 +86,9 @@ class TokenClassification(Task):
         ]
         return EvalOutput(metrics=metrics, report=report, examples=examples)
 
-    @torch.no_grad()
     def predict(self, model, tokenizer, inputs: list[str], cfg: TrainConfig, top_k: int = 5) -> list[dict]:
+        import torch
+
         labels = model_labels(model)
         device = model_device(model)
         out = []
@@ -101,7 +101,8 @@ class TokenClassification(Task):
                 continue
             enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=cfg.max_length, return_tensors="pt")
             word_ids = enc.word_ids(0)
-            logits = model(**{k: v.to(device) for k, v in enc.items()}).logits[0].float().cpu().numpy()
+            with torch.no_grad():
+                logits = model(**{k: v.to(device) for k, v in enc.items()}).logits[0].float().cpu().numpy()
             probs = softmax(logits)
             word_tag = ["O"] * len(words)
             word_prob = [1.0] * len(words)
