@@ -228,3 +228,20 @@ def test_logging_steps_auto_gives_a_curve_for_short_runs():
     assert auto_logging_steps(4000, TrainConfig(batch_size=32, epochs=3)) == 12  # 375 steps -> ~30 points
     assert auto_logging_steps(10**6, TrainConfig(batch_size=8, epochs=3)) == 50  # capped
     assert auto_logging_steps(40, TrainConfig(logging_steps=7)) == 7  # an explicit value wins
+
+
+def test_lora_merge_on_request_gives_a_plain_model_with_the_same_outputs(assets, tmp_path, tl_home):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    cfg = tiny_config("text", "lora", assets).with_overrides(["method_params.merge=true"])
+    run_dir = runs.create_run(cfg, run_dir=tmp_path / "run")
+    assert train.run(run_dir) == 0
+    merged_dir = run_dir / rf.MERGED
+    assert (merged_dir / "model.safetensors").is_file() and not (merged_dir / "adapter_config.json").exists()
+    merged = AutoModelForSequenceClassification.from_pretrained(merged_dir, use_safetensors=True).eval()
+    tok = AutoTokenizer.from_pretrained(merged_dir)
+    predictor = Predictor.from_run(run_dir)
+    enc = tok(["great film", "awful story"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        assert torch.allclose(merged(**enc).logits, predictor.model(**enc).logits, atol=1e-4)
