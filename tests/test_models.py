@@ -359,9 +359,12 @@ def test_cached_hub_model_loads_when_hub_unreachable(
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", offline)
     monkeypatch.setattr(models, "_probe_hub", lambda repo_id, revision: ("unreachable", None))
+    start = time.monotonic()
     model = models.load_model("text", "tl-tests/tiny-bert", ["a", "b"])
     assert model.classifier.out_features == 2
     assert models.load_processor("text", "tl-tests/tiny-bert").is_fast
+    assert models.load_backbone("text", "tl-tests/tiny-bert").config.hidden_size == 32
+    assert time.monotonic() - start < 10  # no network retries hidden anywhere (e.g. the adapter lookup)
 
 
 def test_missing_hub_id_message(monkeypatch: pytest.MonkeyPatch, fresh_probe_cache) -> None:

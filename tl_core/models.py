@@ -412,7 +412,7 @@ def _wrap(resolved: str, fn: Callable[[], Any], offline: bool = False) -> Any:
         return fn()
     except ModelError:
         raise
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
         text = str(err)
         if "trust_remote_code" in text or "custom code" in text:
             raise ModelError(
@@ -449,6 +449,12 @@ def _load_config(task: str, resolved: str, revision: str | None) -> Any:
     )
     _check_fits(task, config, resolved)
     return config
+
+
+def _adapter_kwargs(local_files_only: bool) -> dict[str, Any]:
+    """transformers 5 looks for a PEFT adapter_config.json without passing on local_files_only, which costs
+    ~25 s of network retries when the Hub is unreachable; hand the flag to that lookup ourselves."""
+    return {"adapter_kwargs": {"local_files_only": True}} if local_files_only else {}
 
 
 def _head_mapping(task: str) -> dict[str, str]:
@@ -538,6 +544,7 @@ def load_model(
             dtype=dtype,
             revision=revision,
             local_files_only=lfo,
+            **_adapter_kwargs(lfo),
         ),
     )
 
@@ -561,6 +568,7 @@ def load_backbone(task: str, ref: str | None, revision: str | None = None, dtype
             dtype=dtype,
             revision=revision,
             local_files_only=lfo,
+            **_adapter_kwargs(lfo),
         ),
     )
 
@@ -722,3 +730,27 @@ def is_sentence_transformer(resolved_ref: str) -> bool:
     if folder.is_dir():
         return any((folder / n).exists() for n in ("modules.json", "sentence_bert_config.json", "1_Pooling"))
     return resolved_ref.startswith("sentence-transformers/")  # Hub id: judged by name, no network call
+
+
+def check_available(task: str, ref: str | None, revision: str | None = None) -> str:
+    """Resolve ``ref`` and refuse a model that cannot be loaded here, without loading it; returns the resolved ref.
+
+    Bundled models and local folders always pass. A Hub id must exist and not be gated; when the Hub cannot be
+    reached (or offline mode is on) it must already be in the local cache. Raises ModelError with what to do.
+    """
+    resolved = resolve_model_ref(ref, task)
+    if os.path.isdir(resolved):
+        return resolved
+    status = "unreachable" if _offline_mode() else _probe_hub(resolved, revision)[0]
+    if status == "missing":
+        what = f"revision '{revision}' of '{resolved}'" if revision else f"'{resolved}'"
+        raise ModelError(f"The Hugging Face Hub has no model {what}. Check the spelling, or pick a model marked "
+                         f"'works offline'.")
+    if status == "gated":
+        raise ModelError(f"'{resolved}' is gated: accept its licence on huggingface.co first, or choose another model.")
+    if status == "unreachable":
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(resolved, "config.json", revision=revision), str):
+            raise ModelError(_unreachable_message(resolved))
+    return resolved
