@@ -83,6 +83,7 @@ def start(run_dir: Path, resume: bool = False, env: dict[str, str] | None = None
     child_env = {**os.environ, **(env or {})}
     child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), child_env.get("PYTHONPATH")]))
     child_env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    child_env.setdefault("TL_TRAIN_NICE", "10")  # see train.main: the UI keeps priority over a background run
     child_env.pop("HF_TOKEN", None)  # training never needs the user's token; keep it out of child processes
     log = open(run_dir / rf.LOG, "ab")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -309,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
     ns = parser.parse_args(argv)
+    # Training is a background job: a lower CPU priority keeps the UI and playground responsive on small machines.
+    nice = int(os.environ.get("TL_TRAIN_NICE", "0"))
+    if nice > 0:
+        os.nice(nice)
     return run(Path(ns.run_dir), ns.resume)
 
 
