@@ -26,6 +26,7 @@ log = logging.getLogger("tl_dashboard")
 MAX_FILE_SIZE = os.environ.get("TL_MAX_UPLOAD", "500mb")
 DATA_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip", ".conll", ".txt", ".bio", ".iob"]
 TASK_ORDER = [t for t in dash.TASK_ORDER if t in TASKS]
+OAUTH = workspace.oauth_enabled()
 SAMPLE_NAMES = {"text": "Sentiment reviews", "image": "Handwritten digits", "ner": "News entities"}
 
 CSS = """
@@ -50,6 +51,8 @@ CSS = """
 .tl-problems-warn {border-left: 4px solid #f59e0b; padding: 6px 12px; background: rgba(245,158,11,.07); border-radius: 6px;}
 .tl-problems-ok {border-left: 4px solid #10b981; padding: 6px 12px; background: rgba(16,185,129,.07); border-radius: 6px;}
 footer {display: none !important;}
+#err-gallery .grid-container {grid-template-columns: repeat(auto-fill, 112px) !important;
+                              grid-template-rows: none !important; grid-auto-rows: 112px !important;}
 """
 
 
@@ -106,9 +109,11 @@ def build_app() -> gr.Blocks:
         example_idx = gr.State(0)
         timer = gr.Timer(1.0, active=False)
 
-        with gr.Row(elem_id="tl-header"):
+        with gr.Row(elem_id="tl-header", equal_height=True):
             gr.Markdown("# Transfer-learning dashboard\nTrain an image, text or entity model on your own data: "
-                        "pick a task, add data, choose a method, train, test and export. No code needed.")
+                        "pick a task, add data, choose a method, train, test and export. No code needed.", scale=4)
+            if OAUTH:  # only on a Space with hf_oauth: locally gradio would need an HF login to mock it
+                gr.LoginButton(scale=0, min_width=220, elem_id="login-btn")
 
         with gr.Tabs(selected="task") as tabs:
             # 1 ------------------------------------------------------------------------------------------------
@@ -160,10 +165,10 @@ def build_app() -> gr.Blocks:
                 problems = gr.Markdown()
                 with gr.Row():
                     with gr.Column(scale=3):
-                        preview = gr.Dataframe(headers=["example", "label"], label="Preview (training split)", interactive=False, wrap=True, column_widths=["68%", "32%"],
+                        preview = gr.Dataframe(headers=["example", "label"], label="Preview (training split)", interactive=False, elem_id="data-preview", wrap=True, column_widths=["68%", "32%"],
                                                max_height=300, show_row_numbers=False)
                     with gr.Column(scale=2):
-                        dist_plot = gr.Plot(label="Label distribution", show_label=False)
+                        dist_plot = gr.Plot(label="Label distribution", show_label=False, elem_id="dist-plot")
                 stats = gr.Dataframe(headers=["statistic", "value"], label="Statistics", interactive=False, show_row_numbers=False)
 
             # 3 ------------------------------------------------------------------------------------------------
@@ -208,7 +213,7 @@ def build_app() -> gr.Blocks:
                 with gr.Row():
                     cmd_btn = gr.Button("Show command", elem_id="show-command")
                     yaml_upload = gr.UploadButton("Load settings from YAML", file_types=[".yaml", ".yml"],
-                                                  variant="secondary")
+                                                  variant="secondary", elem_id="yaml-upload")
                 with gr.Row():
                     cmd_out = gr.Code(label="Reproducible command", language="shell", lines=4, interactive=False,
                                       elem_id="cmd-out")
@@ -235,20 +240,31 @@ def build_app() -> gr.Blocks:
                     with gr.Column(scale=2):
                         metrics_df = gr.Dataframe(headers=["metric", "value"], label="Metrics", interactive=False,
                                                   show_row_numbers=False, elem_id="metrics-table")
-                        per_class_df = gr.Dataframe(headers=["label", "precision", "recall", "f1", "support"], label="Per class / entity type", interactive=False,
-                                                    show_row_numbers=False)
+                        per_class_df = gr.Dataframe(headers=["label", "precision", "recall", "f1", "support"],
+                                                    label="Per class / entity type · click a row to see its mistakes",
+                                                    interactive=False, show_row_numbers=False, elem_id="per-class-table")
                     with gr.Column(scale=3):
                         cm_plot = gr.Plot(show_label=False, elem_id="cm-plot")
-                gr.Markdown("#### Error analysis\nPick a confusion-matrix cell (true and predicted class) or a class, "
-                            "and see the examples the model got wrong.")
+                gr.Markdown("#### Error analysis\nClick a cell of the confusion table (a true class and a predicted "
+                            "class) or a row of the per-class table, and see the examples the model got wrong.")
                 with gr.Row():
-                    err_true = gr.Dropdown(["any"], value="any", label="True class / entity type")
-                    err_pred = gr.Dropdown(["any"], value="any", label="Predicted class")
-                err_table = gr.Dataframe(headers=["input", "true", "predicted", "confidence"], label="Misclassified examples", interactive=False, wrap=True, max_height=320,
-                                         show_row_numbers=False)
-                err_gallery = gr.Gallery(label="Misclassified images", columns=8, height=220, visible=False)
+                    with gr.Column(scale=3):
+                        cm_df = gr.Dataframe(headers=[dash.TRUE_VS_PRED], label="Confusion matrix · click a cell",
+                                             interactive=False, show_row_numbers=False, elem_id="cm-table",
+                                             max_height=300)
+                    with gr.Column(scale=2):
+                        with gr.Row():
+                            err_true = gr.Dropdown(["any"], value="any", label="True class / entity type",
+                                                   elem_id="err-true")
+                            err_pred = gr.Dropdown(["any"], value="any", label="Predicted class", elem_id="err-pred")
+                        err_md = gr.Markdown(elem_id="err-summary")
+                err_gallery = gr.Gallery(label="Misclassified images (caption: true → predicted)", show_label=False, columns=8,
+                                         height=290, visible=False, elem_id="err-gallery", object_fit="contain")
                 err_ner = gr.HighlightedText(label="Sentences with mistakes (✗ = wrong tag)", visible=False,
-                                             combine_adjacent=False)
+                                             combine_adjacent=False, elem_id="err-ner")
+                err_table = gr.Dataframe(headers=["input", "true", "predicted", "confidence"],
+                                         label="Misclassified examples", interactive=False, wrap=True, max_height=320,
+                                         show_row_numbers=False, elem_id="err-table")
 
             # 6 ------------------------------------------------------------------------------------------------
             with gr.Tab("Playground", id="playground"):
@@ -257,7 +273,7 @@ def build_app() -> gr.Blocks:
                     with gr.Column():
                         play_text = gr.Textbox(label="Text", lines=4, elem_id="play-text")
                         play_image = gr.Image(label="Image", type="pil", sources=["upload", "webcam", "clipboard"],
-                                              visible=False, height=260)
+                                              visible=False, height=260, elem_id="play-image")
                         with gr.Row():
                             predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
                             next_btn = gr.Button("Another example", elem_id="next-example")
@@ -267,8 +283,9 @@ def build_app() -> gr.Blocks:
                 gr.Markdown("#### Batch scoring\nUpload a file (a table with a text column, or images in a zip) and "
                             "download the predictions as CSV.")
                 with gr.Row():
-                    batch_in = gr.File(label="File to score", file_types=DATA_TYPES + [".png", ".jpg", ".jpeg"])
-                    batch_out = gr.File(label="Predictions (CSV)", interactive=False)
+                    batch_in = gr.File(label="File to score", file_types=DATA_TYPES + [".png", ".jpg", ".jpeg"],
+                                       elem_id="batch-in")
+                    batch_out = gr.File(label="Predictions (CSV)", interactive=False, elem_id="batch-out")
                 batch_preview = gr.Dataframe(headers=["input", "prediction", "confidence"], label="First predictions", interactive=False, max_height=240,
                                              show_row_numbers=False)
 
@@ -280,16 +297,16 @@ def build_app() -> gr.Blocks:
                                        elem_id="runs-table", max_height=280)
                 with gr.Row():
                     with gr.Column():
-                        compare_sel = gr.CheckboxGroup(label="Compare runs", choices=[])
-                        compare_btn = gr.Button("Compare selected")
+                        compare_sel = gr.CheckboxGroup(label="Compare runs", choices=[], elem_id="compare-sel")
+                        compare_btn = gr.Button("Compare selected", elem_id="compare-btn")
                     with gr.Column():
                         export_run = gr.Dropdown(label="Run to export", choices=[], elem_id="export-run")
                         with gr.Row():
                             zip_btn = gr.Button("Download model (zip)", elem_id="zip-btn")
                         zip_file = gr.File(label="Model zip", interactive=False, elem_id="zip-file")
-                compare_plot = gr.Plot(show_label=False, visible=False)
+                compare_plot = gr.Plot(show_label=False, visible=False, elem_id="compare-plot")
                 diff_df = gr.Dataframe(headers=["setting", "run A", "run B"], label="Settings that differ", interactive=False,
-                                       show_row_numbers=False, visible=False)
+                                       show_row_numbers=False, visible=False, elem_id="diff-table", wrap=True)
                 with gr.Accordion("Push to the Hugging Face Hub", open=False):
                     with gr.Row():
                         repo_id = gr.Textbox(label="Repository", placeholder="your-name/model-name")
@@ -344,9 +361,9 @@ def build_app() -> gr.Blocks:
         task_vis_outputs = [text_col, label_col, image_col, max_len, img_size]
 
         @ui
-        def on_load(session_id: Any, request: gr.Request) -> list[Any]:
-            if not workspace.is_valid_id(session_id):
-                session_id = workspace.new_session_id()
+        def on_load(session_id: Any, request: gr.Request, profile: gr.OAuthProfile | None) -> list[Any]:
+            # signed in on a Space: the workspace follows the account; else the id kept in this browser
+            session_id = workspace.resolve_identity(session_id, profile.username if profile is not None else None)
             ws = ws_of(session_id)
             active = dash.active_run(ws)
             scheduler.dispatch()
@@ -409,6 +426,9 @@ def build_app() -> gr.Blocks:
         inspect_outputs = [problems, preview, dist_plot, stats, text_col, label_col, image_col, data_src]
         split_inputs = [eval_frac, stratify, seed, max_rows]
 
+        def split_values(cfg: Any) -> list[Any]:
+            return [round(cfg.data.eval_fraction * 100), cfg.data.stratify, cfg.data.seed, cfg.data.max_rows]
+
         @ui
         def use_sample(session_id: str, t: str, echoice: str | None, *split: Any) -> list[Any]:
             ws = ws_of(session_id)
@@ -456,8 +476,7 @@ def build_app() -> gr.Blocks:
                 gr.Warning("Data paths in the YAML are ignored here: upload the data in the Data tab.")
             gr.Info(f"Loaded settings for {cfg.task} · {cfg.method}.")
             return [cfg.task, gr.Dropdown(choices=dash.model_choices(cfg.task), value=cfg.model or dash.default_model(cfg.task)),
-                    cfg.method, *settings_updates(cfg), *task_visibility(cfg.task),
-                    cfg.data.eval_fraction * 100, cfg.data.stratify, cfg.data.seed, cfg.data.max_rows]
+                    cfg.method, *settings_updates(cfg), *task_visibility(cfg.task), *split_values(cfg)]
 
         def _follow(run: str) -> list[Any]:
             return [run, 0, [], gr.Timer(active=True), gr.Tabs(selected="train"),
@@ -478,14 +497,14 @@ def build_app() -> gr.Blocks:
             @ui
             def go(session_id: str) -> list[Any]:
                 ws = ws_of(session_id)
-                cfg = dash.build_config(t, "features", None, {}, {"train_file": None}, {},
-                                        f"sample-{t}")
+                cfg = dash.build_config(t, "features", None, dict(dash.QUICK_TRAIN.get(t, {})), {"train_file": None},
+                                        {}, f"sample-{t}")
                 run_dir, pos = dash.start_run(ws, cfg)
                 if pos:
                     gr.Info(f"Queued as number {pos}; it starts when the current run finishes.")
                 choices = dash.model_choices(t)
-                return [t, gr.Dropdown(choices=choices, value=dash.default_model(t)), "features", dash.SAMPLE,
-                        *settings_updates(cfg), *task_visibility(t), *_follow(run_dir.name)]
+                return [t, gr.Dropdown(choices=choices, value=dash.default_model(t)), "features", dash.SAMPLE, None,
+                        *settings_updates(cfg), *task_visibility(t), *split_values(cfg), *_follow(run_dir.name)]
 
             return go
 
@@ -543,32 +562,36 @@ def build_app() -> gr.Blocks:
 
         @ui
         def evaluate(session_id: str, run: str | None) -> list[Any]:
-            if not run:
-                return [None, None, charts.confusion_figure([], []), gr.Dropdown(["any"], value="any"),
-                        gr.Dropdown(["any"], value="any"), None, gr.update(visible=False), gr.update(visible=False)]
-            ws = ws_of(session_id)
-            run_dir = ws.run_path(run)
-            res = dash.results(run_dir)
-            headers, rows = dash.per_class_rows(res)
             import pandas as pd
 
+            if not run:
+                return [None, None, charts.confusion_figure([], []), gr.Dataframe(visible=False),
+                        gr.Dropdown(["any"], value="any"), gr.Dropdown(["any"], value="any"), "",
+                        None, gr.update(visible=False), gr.update(visible=False)]
+            run_dir = ws_of(session_id).run_path(run)
+            res = dash.results(run_dir)
+            headers, rows = dash.per_class_rows(res)
+            cm_headers, cm_rows = dash.confusion_rows(res)
             cm = (res.get("report") or {}).get("confusion_matrix") or {}
             if cm:
                 fig = charts.confusion_figure(cm["labels"], cm["matrix"])
             else:
                 fig = charts.per_class_figure([dict(zip(headers, r)) for r in rows], key=headers[0])
-            classes = ["any"] + [r[0] for r in rows]
-            err = _errors(run_dir, res, "any", "any")
+            ner = res.get("task") == "ner"
+            classes = ["any"] + [str(r[0]) for r in rows]
             return [pd.DataFrame(dash.metrics_rows(res), columns=["metric", "value"]),
                     pd.DataFrame(rows, columns=headers), fig,
+                    gr.Dataframe(pd.DataFrame(cm_rows, columns=cm_headers), visible=bool(cm_rows)),
                     gr.Dropdown(classes, value="any"),
-                    gr.Dropdown(classes if res.get("task") != "ner" else ["any"], value="any",
-                                interactive=res.get("task") != "ner"), *err]
+                    gr.Dropdown(["any"] if ner else classes, value="any", interactive=not ner),
+                    *_errors(run_dir, res, "any", "any")]
 
         def _errors(run_dir: Path, res: dict[str, Any], true: str, pred: str) -> list[Any]:
+            """[summary, table, gallery, highlighted sentences] for the mistakes matching (true, pred)."""
             import pandas as pd
 
             rows = dash.errors_for(run_dir, true, pred)
+            summary = dash.error_summary(res, true, pred, len(rows))
             t = res.get("task")
             if t == "ner":
                 spans: list[tuple[str, str | None]] = []
@@ -577,7 +600,7 @@ def build_app() -> gr.Blocks:
                 table = pd.DataFrame([[" ".join(r["tokens"])[:200],
                                        sum(a != b for a, b in zip(r["true"], r["pred"]))] for r in rows],
                                      columns=["sentence", "wrong tags"])
-                return [table, gr.update(visible=False), gr.update(value=spans, visible=True)]
+                return [summary, table, gr.update(visible=False), gr.update(value=spans, visible=bool(spans))]
             table = pd.DataFrame([[Path(str(r["input"])).name if t == "image" else r["input"], r["true"], r["pred"],
                                    round(r["confidence"], 3)] for r in rows],
                                  columns=["input", "true", "predicted", "confidence"])
@@ -590,11 +613,11 @@ def build_app() -> gr.Blocks:
                     try:
                         img = load_rgb(r["input"])
                         img.thumbnail((96, 96))
-                        thumbs.append((img, f"true {r['true']} · predicted {r['pred']}"))
+                        thumbs.append((img, f"{r['true']} → {r['pred']}"))
                     except Exception:  # noqa: BLE001 - a vanished image just has no thumbnail
                         continue
-                gallery = gr.update(value=thumbs, visible=True)
-            return [table, gallery, gr.update(visible=False)]
+                gallery = gr.update(value=thumbs, visible=bool(thumbs))
+            return [summary, table, gallery, gr.update(visible=False)]
 
         @ui
         def error_analysis(session_id: str, run: str | None, true: str, pred: str) -> list[Any]:
@@ -602,6 +625,18 @@ def build_app() -> gr.Blocks:
                 raise UserError("Choose a finished run first.")
             run_dir = ws_of(session_id).run_path(run)
             return _errors(run_dir, dash.results(run_dir), true, pred)
+
+        def pick(table: str) -> Callable:
+            @ui
+            def picked(session_id: str, run: str | None, evt: gr.SelectData) -> list[Any]:
+                if not run:
+                    raise UserError("Choose a finished run first.")
+                run_dir = ws_of(session_id).run_path(run)
+                res = dash.results(run_dir)
+                true, pred = dash.pick_filter(res, table, evt.index)
+                return [true, pred if res.get("task") != "ner" else "any", *_errors(run_dir, res, true, pred)]
+
+            return picked
 
         @ui
         def playground_run(session_id: str, run: str | None) -> list[Any]:
@@ -738,17 +773,24 @@ def build_app() -> gr.Blocks:
                            api_name="load_yaml")
         start_btn.click(start_run, [sid, *form], follow_outputs, api_name="start_run")
         for t, btn in quick.items():
-            btn.click(quick_start(t), [sid], [task, model, method, data_choice, *settings_outputs, *task_vis_outputs,
-                                              *follow_outputs], api_name=f"quick_start_{t}")
+            btn.click(quick_start(t), [sid], [task, model, method, data_choice, eval_choice, *settings_outputs,
+                                              *task_vis_outputs, *split_inputs, *follow_outputs],
+                      api_name=f"quick_start_{t}").success(
+                use_sample, [sid, task, eval_choice, *split_inputs], [data_choice, eval_choice, *inspect_outputs],
+                api_name=f"quick_data_{t}", show_progress="hidden")
         stop_btn.click(stop_run, [sid, run_name], [status_box], api_name="stop_run")
         resume_btn.click(resume_run, [sid, run_name], follow_outputs, api_name="resume_run")
         timer.tick(poll, [sid, run_name, offset, records],
                    [status_box, loss_plot, eval_plot, lr_plot, log_box, timer, offset, records, eval_run, play_run,
                     export_run], api_name="poll", concurrency_limit=None, show_progress="hidden")
-        eval_run.change(evaluate, [sid, eval_run], [metrics_df, per_class_df, cm_plot, err_true, err_pred, err_table,
-                                                    err_gallery, err_ner], api_name="evaluate")
-        gr.on([err_true.input, err_pred.input], error_analysis, [sid, eval_run, err_true, err_pred],
-              [err_table, err_gallery, err_ner], api_name="error_analysis")
+        err_outputs = [err_md, err_table, err_gallery, err_ner]
+        eval_run.change(evaluate, [sid, eval_run], [metrics_df, per_class_df, cm_plot, cm_df, err_true, err_pred,
+                                                    *err_outputs], api_name="evaluate")
+        gr.on([err_true.input, err_pred.input], error_analysis, [sid, eval_run, err_true, err_pred], err_outputs,
+              api_name="error_analysis")
+        cm_df.select(pick("confusion"), [sid, eval_run], [err_true, err_pred, *err_outputs], api_name="pick_cell")
+        per_class_df.select(pick("per_class"), [sid, eval_run], [err_true, err_pred, *err_outputs],
+                            api_name="pick_class")
         play_run.change(playground_run, [sid, play_run], [play_text, play_image, play_label, play_ner, example_idx],
                         api_name="playground_run")
         next_btn.click(next_example, [sid, play_run, example_idx], [play_text, play_image, example_idx],
@@ -761,6 +803,7 @@ def build_app() -> gr.Blocks:
               concurrency_limit=None, show_progress="hidden")
         compare_btn.click(compare_runs, [sid, compare_sel], [compare_plot, diff_df], api_name="compare_runs")
         zip_btn.click(download_zip, [sid, export_run], [zip_file], api_name="download_zip")
+        export_run.change(lambda: None, None, [zip_file], api_name="clear_zip", show_progress="hidden")
         push_btn.click(push, [sid, export_run, repo_id, token, private], [push_out, token], api_name="push_to_hub")
     return demo
 

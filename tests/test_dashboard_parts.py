@@ -201,3 +201,138 @@ def test_charts_from_metrics_records() -> None:
     assert [t.name for t in dist.data] == ["train", "eval"]
     comp = charts.compare_figure([("r1", records), ("r2", records[:4])])
     assert {t.name for t in comp.data} >= {"r1", "r2"}
+
+
+# --- identity: browser storage, or the signed-in user on a Space with OAuth --------------------------------------
+def test_identity_from_browser_or_signed_in_user(home: Path) -> None:
+    from tl_core import workspace as w
+
+    assert not w.oauth_enabled({}) and not w.oauth_enabled({"SPACE_ID": "me/app"})  # a Space without hf_oauth
+    assert w.oauth_enabled({"SPACE_ID": "me/app", "OAUTH_CLIENT_ID": "abc"})
+    # not signed in: the id this browser keeps, else a fresh random one
+    mine = w.new_session_id()
+    assert w.resolve_identity(mine, None) == mine
+    fresh = w.resolve_identity(None, None)
+    assert w.is_valid_id(fresh) and fresh != mine and not fresh.startswith(w.USER_PREFIX)
+    assert w.resolve_identity("../../etc", None) not in ("../../etc", fresh)
+    # signed in: the same workspace in every browser, a different one per user, a valid folder name
+    alice = w.resolve_identity(mine, "alice")
+    assert alice == w.resolve_identity(None, "alice") == w.resolve_identity(w.new_session_id(), "Alice")
+    assert alice != w.resolve_identity(None, "bob") and w.is_valid_id(alice) and alice.startswith(w.USER_PREFIX)
+    assert w.Workspace.open(alice).root.parent == w.sessions_root()
+    # keyed with the app's secret: not the plain hash anyone could compute from the public username
+    import hashlib
+
+    assert alice[2:] != hashlib.sha256(b"tl-user:alice").hexdigest()[:40]
+    # after signing out, the browser does not keep the user's workspace
+    assert w.resolve_identity(alice, None) != alice
+    # a name that is not a Hub name never becomes an id: the browser's own id is used
+    for odd in ("../../x", "a b", "x" * 200):
+        assert w.resolve_identity(mine, odd) == mine
+        with pytest.raises(UserError):
+            w.user_session_id(odd)
+
+
+def test_login_button_only_with_oauth(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    gr = pytest.importorskip("gradio")
+    import app
+
+    monkeypatch.setattr(app, "OAUTH", False)
+    assert not app.build_app().expects_oauth  # offline: no sign-in button (it would need an HF login to mock)
+    pytest.importorskip("itsdangerous", reason="OAuth needs gradio[oauth] (itsdangerous, authlib)")
+    monkeypatch.setattr(app, "OAUTH", True)
+    demo = app.build_app()
+    assert demo.expects_oauth
+    assert any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())
+
+
+def test_on_load_uses_the_signed_in_user(home: Path) -> None:
+    """The page-load handler turns the OAuth profile gradio injects into the user's workspace id."""
+    pytest.importorskip("gradio")
+    import gradio as gr
+
+    import app
+    from tl_core import workspace as w
+
+    demo = app.build_app()
+    (fn,) = [d.fn for d in demo.fns.values() if d.api_name == "init"]
+    stored = w.new_session_id()
+    profile = gr.OAuthProfile({"name": "Alice", "preferred_username": "alice", "profile": "", "picture": ""})
+    assert fn(stored, None, profile)[0] == w.user_session_id("alice")
+    assert fn(stored, None, None)[0] == stored
+
+
+# --- model availability (public helper in tl_core.models) -----------------------------------------------------
+def test_check_available_offline(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tl_core import dashboard, models
+    from tl_core.errors import ModelError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models, "_offline_mode", lambda: True)
+    with pytest.raises(ModelError, match="no-such-org/nothing-here-42"):
+        models.check_available("text", "no-such-org/nothing-here-42")
+    with pytest.raises(ModelError):
+        dashboard.check_model("text", "bad id!")
+    monkeypatch.setattr(models, "_offline_mode", lambda: False)
+    monkeypatch.setattr(models, "_probe_hub", lambda ref, rev: ("missing", None))
+    with pytest.raises(ModelError, match="has no model"):
+        dashboard.check_model("text", "org/missing")
+    monkeypatch.setattr(models, "_probe_hub", lambda ref, rev: ("gated", None))
+    with pytest.raises(ModelError, match="gated"):
+        models.check_available("text", "org/gated")
+    monkeypatch.setattr(models, "_probe_hub", lambda ref, rev: ("ok", None))
+    assert models.check_available("text", "org/fine") == "org/fine"
+
+
+# --- error analysis: a click on a table cell becomes a (true, predicted) filter ---------------------------------
+def _cls_results() -> dict:
+    return {"task": "image", "report": {
+        "confusion_matrix": {"labels": ["cat", "dog", "fox"], "matrix": [[5, 2, 0], [1, 6, 0], [0, 3, 4]]},
+        "per_class": [{"label": x, "precision": .8, "recall": .7, "f1": .75, "support": 7} for x in ("cat", "dog", "fox")]}}
+
+
+def test_confusion_table_and_click_filters(tmp_path: Path) -> None:
+    from tl_core import dashboard as d
+
+    res = _cls_results()
+    headers, rows = d.confusion_rows(res)
+    assert headers == [d.TRUE_VS_PRED, "cat", "dog", "fox"] and rows[2] == ["fox", 0, 3, 4]
+    assert d.pick_filter(res, "confusion", [2, 2]) == ("fox", "dog")  # row fox, column "dog"
+    assert d.pick_filter(res, "confusion", [0, 0]) == ("cat", "any")  # the row header: all of cat's mistakes
+    assert d.pick_filter(res, "per_class", [1, 3]) == ("dog", "any")
+    for bad in ([3, 1], [0, 4], [-1, 0], None, "x"):
+        with pytest.raises(UserError):
+            d.pick_filter(res, "confusion", bad)
+    assert d.confusion_rows({"report": {"per_entity": []}}) == ([], [])
+    # the filter picks exactly the examples of that cell from the run's saved predictions
+    run = tmp_path / "run"
+    run.mkdir()
+    preds = [{"input": f"{t}{i}.png", "true": t, "pred": p, "confidence": .6}
+             for i, (t, p) in enumerate([("fox", "dog")] * 3 + [("cat", "dog")] * 2 + [("dog", "cat"), ("cat", "cat")])]
+    (run / rf.EVAL_PREDICTIONS).write_text("\n".join(json.dumps(p) for p in preds))
+    assert [r["input"] for r in d.errors_for(run, "fox", "dog")] == ["fox0.png", "fox1.png", "fox2.png"]
+    assert {r["true"] for r in d.errors_for(run, "any", "dog")} == {"fox", "cat"}
+    assert len(d.errors_for(run, "cat", "any")) == 2
+    assert d.error_summary(res, "fox", "dog", 3) == "Showing 3 examples of **fox** predicted as **dog**."
+    assert d.error_summary(res, "cat", "any", 0).startswith("No misclassified examples of **cat**")
+    ner = {"task": "ner", "report": {"per_entity": [{"entity": "PER", "precision": 1, "recall": 1, "f1": 1, "support": 3}]}}
+    assert d.pick_filter(ner, "per_class", [0, 0]) == ("PER", "any")
+    assert "wrong **PER** tag" in d.error_summary(ner, "PER", "any", 2)
+
+
+def test_ner_errors_mark_the_wrong_spans() -> None:
+    from tl_core import dashboard as d
+
+    row = {"tokens": ["Ann", "met", "Bob", "in", "Rome"], "true": ["B-PER", "O", "B-PER", "O", "B-LOC"],
+           "pred": ["B-PER", "O", "O", "O", "B-ORG"]}
+    spans = [s for s in d.ner_highlight(row) if s[0].strip()]
+    assert spans == [("Ann", "PER"), ("met", None), ("Bob", "✗ O (true PER)"), ("in", None),
+                     ("Rome", "✗ ORG (true LOC)")]
+
+
+def test_status_card_shows_queue_position(tmp_path: Path) -> None:
+    from tl_core import dashboard as d
+
+    html = d.status_html(tmp_path / "run-q", {"phase": "queued", "progress": 0}, [], position=2)
+    assert "Waiting in the queue · position 2" in html
+    assert "position" not in d.status_html(tmp_path / "run-q", {"phase": "training", "progress": .5}, [], None)

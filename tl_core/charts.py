@@ -13,13 +13,13 @@ HEIGHT = 260
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
     fig.update_layout(
-        title={"text": title, "x": 0.02, "font": {"size": 14}},
+        title={"text": title, "x": 0.02, "y": 0.98, "yanchor": "top", "font": {"size": 14}},
         template="plotly_white",
         height=height,
-        margin={"l": 50, "r": 16, "t": 40, "b": 40},
+        margin={"l": 50, "r": 16, "t": 58, "b": 40},
         xaxis_title=x,
         yaxis_title=y,
-        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        legend={"orientation": "h", "y": 1.0, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         font={"family": "Inter, system-ui, sans-serif", "size": 12},
     )
     return fig

@@ -7,6 +7,7 @@ is checked to lie inside the workspace, so a client can never point the app at a
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -20,6 +21,8 @@ from .errors import UserError
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
 _SAFE_FILE = re.compile(r"[^A-Za-z0-9._-]+")
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")  # Hub user and org names
+USER_PREFIX = "u-"
 
 
 def home() -> Path:
@@ -33,13 +36,49 @@ def sessions_root() -> Path:
 
 
 def new_session_id() -> str:
-    """A fresh random identity (192 bits, URL-safe, 32 characters)."""
-    return secrets.token_urlsafe(24)
+    """A fresh random identity (192 bits, URL-safe, 32 characters); never in the signed-in users' ``u-`` space."""
+    while True:
+        value = secrets.token_urlsafe(24)
+        if not value.startswith(USER_PREFIX):
+            return value
+
+
+def oauth_enabled(env: Any = None) -> bool:
+    """True on a Hugging Face Space with ``hf_oauth: true`` (the Space then sets SPACE_ID and OAUTH_CLIENT_ID).
+
+    Anywhere else (``python app.py`` on a laptop) sign-in is off and the identity lives in the browser only.
+    """
+    env = os.environ if env is None else env
+    return bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID"))
 
 
 def user_session_id(username: str) -> str:
-    """A stable id for a signed-in user (OAuth on a Space): the name itself never becomes a path."""
-    return "u-" + hashlib.sha256(f"tl-user:{username}".encode()).hexdigest()[:40]
+    """A stable id for a signed-in user (OAuth on a Space).
+
+    A keyed hash (HMAC with the app's secret): the name never becomes a path, and nobody can work out another
+    user's id from their public username and send it to the app's API.
+    """
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise UserError("The signed-in account name is not valid. Sign out and in again.")
+    digest = hmac.new(browser_secret().encode(), f"tl-user:{username.lower()}".encode(), hashlib.sha256)
+    return USER_PREFIX + digest.hexdigest()[:40]
+
+
+def resolve_identity(stored: Any, username: str | None = None) -> str:
+    """The workspace id for a page load.
+
+    Signed in (OAuth on a Space): derived from the username, the same in every browser. Otherwise the id kept in
+    this browser's storage if it is a valid random one, else a fresh random id. A stored signed-in id is not
+    reused without the sign-in (after a sign-out the browser must not keep the user's workspace).
+    """
+    if username:
+        try:
+            return user_session_id(username)
+        except UserError:
+            pass  # an odd name from the identity provider: fall back to the browser's own id
+    if is_valid_id(stored) and not stored.startswith(USER_PREFIX):
+        return stored
+    return new_session_id()
 
 
 def is_valid_id(session_id: Any) -> bool:
