@@ -241,6 +241,14 @@ def test_login_button_only_with_oauth(home: Path, monkeypatch: pytest.MonkeyPatc
     assert not app.build_app().expects_oauth  # offline: no sign-in button (it would need an HF login to mock)
     pytest.importorskip("itsdangerous", reason="OAuth needs gradio[oauth] (itsdangerous, authlib)")
     monkeypatch.setattr(app, "OAUTH", True)
+    # What a Space with hf_oauth provides (else gradio mocks OAuth, which needs a local HF login).
+    for key, value in {"SYSTEM": "spaces", "SPACE_ID": "someone/tl-dashboard", "OAUTH_CLIENT_ID": "id", "OAUTH_CLIENT_SECRET": "secret",
+                       "OAUTH_SCOPES": "openid profile", "OPENID_PROVIDER_URL": "https://huggingface.co"}.items():
+        monkeypatch.setenv(key, value)
+        import gradio.oauth
+
+        if hasattr(gradio.oauth, key):  # gradio reads these once, at import
+            monkeypatch.setattr(gradio.oauth, key, value)
     demo = app.build_app()
     assert demo.expects_oauth
     assert any(isinstance(b, gr.LoginButton) for b in demo.blocks.values())
