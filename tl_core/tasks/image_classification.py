@@ -32,7 +32,7 @@ def resize_crop(image: Image.Image, size: int, resample: int) -> np.ndarray:
     image = image.resize((nw, nh), resample)
     left, top = (nw - size) // 2, (nh - size) // 2
     image = image.crop((left, top, left + size, top + size))
-    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(2, 0, 1))  # writable CHW copy
 
 
 class ImageCollator:
