@@ -16,6 +16,7 @@ PROJECT = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results"
 WORK = RESULTS / "work"  # run folders of this bench (recreated on each bench run)
 QUICK = False  # set by __main__ --quick: fewer rows, fewer epochs
+REUSE = False  # set by __main__ --reuse: take finished runs of an earlier bench from WORK when their config matches
 
 _MEMO: dict[str, Any] = {}
 
@@ -66,6 +67,11 @@ def run_ours(name: str, task: str, method: str, overrides: list[str], *, model: 
     cfg = cfg.with_overrides([o for o in overrides if not o.startswith("model=")])
     if model:
         cfg.model = model
+    if REUSE:
+        old = _reuse(WORK / name, cfg.to_dict())
+        if old is not None:
+            say(f"ours {name}: reusing the finished run in {WORK / name} (acc {old['accuracy']:.3f}, wall {old['wall_s']:.1f}s)")
+            return old
     run_dir = fresh_dir(name)
     runs.create_run(cfg, run_dir=run_dir)
     load0 = load_avg()
@@ -96,8 +102,35 @@ def run_ours(name: str, task: str, method: str, overrides: list[str], *, model: 
         "loop_step_s": train_step_seconds(metrics), "features": res.get("features"), "load_avg_start": load0,
         "load_avg_end": load_avg(), "run_dir": str(run_dir),
     }
+    (run_dir / "bench.json").write_text(json.dumps(out, indent=2, default=str))
     say(f"  -> acc {out['accuracy']:.3f}, wall {wall:.1f}s, train {out['train_s']:.1f}s")
     return out
+
+
+def _reuse(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The bench record of a finished run with the same config (rebuilt from the run files when an interrupted
+    bench left no bench.json: wall from status.json launched -> finished, phases unknown)."""
+    from tl_core import runfiles as rf
+
+    if rf.read_json(run_dir / rf.CONFIG) != json.loads(json.dumps(config)):
+        return None
+    saved = rf.read_json(run_dir / "bench.json")
+    if saved:
+        return saved
+    st, res = rf.read_json(run_dir / rf.STATUS, {}) or {}, rf.read_json(run_dir / rf.RESULTS)
+    if st.get("phase") != "done" or not res or not st.get("launched"):
+        return None
+    metrics, _ = rf.read_metrics(run_dir)
+    return {
+        "name": run_dir.name, "kind": "ours", "task": res["task"], "method": res["method"], "reused": True,
+        "wall_s": st["finished"] - st["launched"], "accuracy": res["metrics"]["accuracy"],
+        "f1_macro": res["metrics"].get("f1_macro"), "train_s": res["timing"]["train_s"],
+        "total_s_in_process": res["timing"]["total_s"], "bf16": res["bf16"], "params": res["params"],
+        "peak_memory_mb": res["peak_memory_mb"], "artifact_mb": dir_mb(run_dir / rf.MODEL), "phases_s": {},
+        "steps": res["steps"], "epochs": res["epochs_run"], "n_train": res["data"]["train"],
+        "n_eval": res["data"]["eval"], "loop_step_s": train_step_seconds(metrics), "features": res.get("features"),
+        "load_avg_start": None, "load_avg_end": None, "run_dir": str(run_dir),
+    }
 
 
 def train_step_seconds(records: list[dict[str, Any]]) -> float | None:
@@ -124,6 +157,12 @@ def train_step_seconds(records: list[dict[str, Any]]) -> float | None:
 # --- baselines ----------------------------------------------------------------------------------------------------
 def run_baseline(name: str, kind: str, args: list[str]) -> dict[str, Any]:
     """``python -m bench.baselines KIND ...`` in its own process; wall from spawn to exit."""
+    cmd_args = [kind, *args]
+    if REUSE:
+        old = json.loads((WORK / name / "bench.json").read_text()) if (WORK / name / "bench.json").is_file() else None
+        if old and old.get("cmd_args") == cmd_args:
+            say(f"baseline {name}: reusing the earlier result (acc {old['accuracy']:.3f}, wall {old['wall_s']:.1f}s)")
+            return old
     work = fresh_dir(name)
     out = work / "result.json"
     cmd = [sys.executable, "-m", "bench.baselines", kind, "--out", str(out), "--work", str(work), *args]
@@ -138,7 +177,8 @@ def run_baseline(name: str, kind: str, args: list[str]) -> dict[str, Any]:
         raise RuntimeError(f"baseline {name} failed:\n{proc.stdout[-3000:]}")
     res = json.loads(out.read_text())
     res.update(name=name, kind="baseline", wall_s=wall, load_avg_start=load0, load_avg_end=load_avg(),
-               artifact_mb=dir_mb(work / "model") if (work / "model").exists() else None)
+               artifact_mb=dir_mb(work / "model") if (work / "model").exists() else None, cmd_args=cmd_args)
+    (work / "bench.json").write_text(json.dumps(res, indent=2, default=str))
     say(f"  -> acc {res['accuracy']:.3f}, wall {wall:.1f}s, train {res['train_s']:.1f}s")
     return res
 

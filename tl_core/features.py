@@ -35,7 +35,7 @@ def extract(task, backbone: nn.Module, dataset, collator: Callable, batch_size: 
     device = next(backbone.parameters()).device
     n = len(dataset)
     order = list(range(n))
-    if "input_ids" in dataset.column_names:  # similar lengths together: far less padding to compute
+    if "input_ids" in getattr(dataset, "column_names", ()):  # similar lengths together: far less padding to compute
         lengths = [len(x) for x in dataset["input_ids"]]
         order.sort(key=lambda i: lengths[i])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()

@@ -523,6 +523,7 @@ def load_model(
     labels: list[str],
     revision: str | None = None,
     dtype: torch.dtype = torch.float32,
+    attn_implementation: str | None = None,
 ) -> Any:
     """The task's AutoModelFor... with a ``len(labels)`` head; a pretrained head of another size is replaced."""
     if not labels:
@@ -544,6 +545,7 @@ def load_model(
             dtype=dtype,
             revision=revision,
             local_files_only=lfo,
+            **({"attn_implementation": attn_implementation} if attn_implementation else {}),
             **_adapter_kwargs(lfo),
         ),
     )

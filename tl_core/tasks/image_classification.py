@@ -50,11 +50,24 @@ class ImageCollator:
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         import torch
 
-        pixels = torch.stack([torch.as_tensor(np.asarray(r["pixels"], dtype=np.uint8)) for r in rows])
+        pixels = torch.from_numpy(np.stack([r["pixels"] for r in rows]))
         batch = {"pixel_values": self.normalise(pixels)}
         if "labels" in rows[0]:
             batch["labels"] = torch.tensor([int(r["labels"]) for r in rows])
         return batch
+
+
+class PixelDataset:
+    """Pre-decoded images as uint8 arrays plus labels; rows are what ImageCollator expects."""
+
+    def __init__(self, pixels: np.ndarray, labels: np.ndarray):
+        self.pixels, self.labels = pixels, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"pixels": self.pixels[i], "labels": int(self.labels[i])}
 
 
 class ImageClassification(Task):
@@ -69,16 +82,11 @@ class ImageClassification(Task):
         from ..data import load_rgb
 
         _, _, resample = image_norm(processor)
-
-        def decode(batch: dict[str, list]) -> dict[str, Any]:
-            # Decode + resize once; epochs then only normalise cached uint8 arrays.
-            return {
-                "pixels": [resize_crop(load_rgb(p), cfg.image_size, resample) for p in batch["image"]],
-                "labels": batch["label"],
-            }
-
-        out = dataset.map(decode, batched=True, batch_size=64, remove_columns=dataset.column_names)
-        return out.with_format("numpy")
+        # Decode + resize once into one uint8 tensor (N x 3 x S x S bytes in memory): the bench measured reading
+        # cached rows back from Arrow at 10 s/epoch for 2,000 images, against 0.01 s from a tensor.
+        pixels = np.stack([resize_crop(load_rgb(p), cfg.image_size, resample) for p in dataset["image"]]) if len(dataset) \
+            else np.zeros((0, 3, cfg.image_size, cfg.image_size), dtype=np.uint8)
+        return PixelDataset(pixels, np.asarray(dataset["label"], dtype=np.int64))
 
     def collator(self, processor, cfg: TrainConfig) -> Callable:
         mean, std, _ = image_norm(processor)

@@ -1,0 +1,336 @@
+"""Issue 4's side-by-side: our path vs the script a user would write, same data / model / epochs / batch, in one
+bench process so the ratios share the machine's conditions. See bench/README.md for what each number means."""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from . import common as c
+from . import datasets as bd
+from . import transfer as tr
+
+
+def _text_args(frozen: bool = False) -> list[str]:
+    from tl_core import models
+    from tl_core.config import load_preset
+
+    train, evals = tr.text_data()
+    p = load_preset("text", "features" if frozen else "full").train
+    return ["--model", models.resolve_model_ref("bundled:minilm", "text"), "--train", str(train), "--eval", str(evals),
+            "--epochs", "1", "--batch", "32", "--lr", str(p.learning_rate), "--warmup", str(p.warmup),
+            "--wd", str(p.weight_decay)]
+
+
+def _image_args(frozen: bool = False) -> list[str]:
+    from tl_core import models
+    from tl_core.config import load_preset
+
+    train, evals = tr.image_data()
+    p = load_preset("image", "features" if frozen else "full").train
+    return ["--model", models.resolve_model_ref("bundled:efficientnet-lite0", "image"), "--train", str(train),
+            "--eval", str(evals), "--epochs", "1", "--batch", "32", "--lr", str(p.learning_rate),
+            "--warmup", str(p.warmup), "--wd", str(p.weight_decay), "--image-size", str(tr.IMAGE_SIZE)]
+
+
+# --- (d) useful FLOP/s ------------------------------------------------------------------------------------------------
+def text_token_stats(max_length: int = 128, batch: int = 32) -> dict[str, Any]:
+    """Real (non-padding) tokens of the training set and the tokens a step computes under each padding policy."""
+    import random
+
+    from transformers import AutoTokenizer
+
+    from tl_core import models
+
+    train, _ = tr.text_data()
+    texts, _, _ = bd.read_csv(train)
+    tok = AutoTokenizer.from_pretrained(models.resolve_model_ref("bundled:minilm", "text"))
+    t = time.perf_counter()
+    lens = [len(x) for x in tok(texts, truncation=True, max_length=max_length)["input_ids"]]
+    tokenise_s = time.perf_counter() - t
+
+    def padded(order: list[int], multiple: int = 8) -> int:
+        total = 0
+        for s in range(0, len(order), batch):
+            longest = max(lens[i] for i in order[s:s + batch])
+            total += -(-longest // multiple) * multiple * len(order[s:s + batch])
+        return total
+
+    rnd = list(range(len(lens)))
+    random.Random(0).shuffle(rnd)
+    # transformers' length grouping: megabatches of 50 batches sorted by length
+    grouped = []
+    mega = batch * 50
+    for s in range(0, len(rnd), mega):
+        grouped += sorted(rnd[s:s + mega], key=lambda i: -lens[i])
+    real = sum(lens)
+    return {
+        "n": len(lens), "real_tokens": real, "mean_len": real / len(lens), "max_len": max(lens),
+        "sum_len_sq": sum(x * x for x in lens), "tokenise_s_per_epoch": tokenise_s,
+        "computed_tokens": {"pad_to_64": 64 * len(lens), "dynamic_random": padded(rnd),
+                            "dynamic_length_grouped": padded(grouped)},
+    }
+
+
+def useful_flops(run: dict[str, Any], stats: dict[str, Any], peaks: dict[str, float]) -> dict[str, Any]:
+    """6 x non-embedding params x real tokens + attention (12 x layers x hidden x L^2 per sequence), per second of
+    training-loop step time (evaluation and checkpoint intervals excluded)."""
+    from transformers import AutoConfig
+
+    from tl_core import models
+
+    cfg = AutoConfig.from_pretrained(models.resolve_model_ref("bundled:minilm", "text"))
+    h, layers, inter = cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size
+    per_layer = 4 * h * h + 4 * h + 2 * h * inter + inter + h + 4 * h  # attention, FFN, 2 layer norms
+    non_emb = layers * per_layer + h * h + h + 2 * h + 2  # + pooler + classifier (2 labels)
+    flops_epoch = 6 * non_emb * stats["real_tokens"] + 12 * layers * h * stats["sum_len_sq"]
+    step_s = run.get("loop_step_s")
+    steps_per_epoch = -(-stats["n"] // 32)
+    if not step_s:
+        return {"non_embedding_params": non_emb}
+    fps = flops_epoch / (step_s * steps_per_epoch)
+    return {"non_embedding_params": non_emb, "useful_flops_per_epoch": flops_epoch, "loop_step_s": step_s,
+            "useful_gflops": fps / 1e9, "share_of_bf16_peak": fps / 1e9 / peaks["bf16_gflops"],
+            "share_of_fp32_peak": fps / 1e9 / peaks["fp32_gflops"]}
+
+
+# --- levers that need no training run ------------------------------------------------------------------------------
+def attention_lever(seq: int = 32, steps: int = 4) -> dict[str, Any]:
+    """SDPA vs eager attention: training-step time of MiniLM at batch 32, bf16 autocast, same process."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from tl_core import models
+
+    path = models.resolve_model_ref("bundled:minilm", "text")
+    out = {}
+    for impl in ("sdpa", "eager", "sdpa"):
+        torch.manual_seed(0)
+        m = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2, attn_implementation=impl)
+        opt = torch.optim.AdamW(m.parameters(), 1e-4)
+        ids = torch.randint(1000, 20000, (32, seq))
+        y = torch.randint(0, 2, (32,))
+
+        def step():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = m(input_ids=ids, attention_mask=torch.ones_like(ids), labels=y).loss
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+
+        step()
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        out[impl] = min(out.get(impl, 1e9), (time.perf_counter() - t) / steps)
+    return {"seq": seq, "step_s": out, "eager_over_sdpa": out["eager"] / out["sdpa"]}
+
+
+def image_cache_lever() -> dict[str, Any]:
+    """Per-epoch cost of decoding + resizing every image (what caching saves) vs reading the cached pixels, and
+    the cost of the cached-pixel path itself (datasets numpy formatting of nested lists) vs a torch uint8 tensor."""
+    import numpy as np
+    import torch
+
+    from tl_core.config import load_preset
+    from tl_core.data import load_task_data
+    from tl_core.registry import get_task
+    from tl_core import models
+
+    train, evals = tr.image_data()
+    cfg = load_preset("image", "full").with_overrides(
+        [f"data.train_file={train}", f"data.eval_file={evals}", f"train.image_size={tr.IMAGE_SIZE}"])
+    task = get_task("image")
+    data = load_task_data("image", cfg.data, work_dir=c.fresh_dir("image-cache-lever"))
+    proc = models.load_processor("image", cfg.model)
+    t = time.perf_counter()
+    ds = task.preprocess(data.train, proc, cfg.train)
+    decode_s = time.perf_counter() - t
+    col = task.collator(proc, cfg.train)
+    n = min(320, len(ds))
+    t = time.perf_counter()
+    for s in range(0, n, 32):
+        col([ds[i] for i in range(s, min(n, s + 32))])
+    rows_s = (time.perf_counter() - t) / n * len(ds)
+    pixels = torch.from_numpy(np.stack([np.asarray(ds[i]["pixels"]) for i in range(len(ds))]))
+    t = time.perf_counter()
+    for s in range(0, len(ds), 32):
+        col.normalise(pixels[s:s + 32])
+    tensor_s = time.perf_counter() - t
+    return {"n_train": len(ds), "decode_resize_s_per_epoch": decode_s, "cached_rows_s_per_epoch": rows_s,
+            "torch_tensor_s_per_epoch": tensor_s}
+
+
+# --- (f) playground latency ------------------------------------------------------------------------------------------
+def playground_latency(model_run: dict[str, Any], n: int = 15, renice: int = 0) -> dict[str, Any]:
+    """The playground's call (dashboard.predictor_for(run).predict(text)) idle vs while a training run is active.
+    ``renice`` > 0 lowers the training process group's priority (what runs.start could do) to show the lever."""
+    from tl_core import dashboard as dash
+    from tl_core import runs
+
+    texts = ["An absolute joy from start to finish.", "The plot is thin and the jokes fall flat.",
+             "Not the best film of the year, but a warm and funny one."]
+    pred = dash.predictor_for(Path(model_run["run_dir"]))
+    pred.predict(texts[0])
+
+    def sample() -> list[float]:
+        out = []
+        for i in range(n):
+            t = time.perf_counter()
+            pred.predict(texts[i % 3])
+            out.append(time.perf_counter() - t)
+            time.sleep(0.05)
+        return out
+
+    idle = sample()
+    # a concurrent full fine-tuning run (the real subprocess), sampled once it is in its training loop
+    from tl_core import runfiles as rf
+    from tl_core.config import load_preset
+
+    cfg = load_preset("text", "full").with_overrides(tr.text_overrides("full"))
+    rd = c.fresh_dir("playground-bg-run")
+    runs.create_run(cfg, run_dir=rd)
+    pid = runs.start(rd)
+    if renice:
+        import os
+
+        os.setpriority(os.PRIO_PGRP, os.getpgid(pid), renice)
+    try:
+        deadline = time.time() + 300
+        while (rf.read_json(rd / rf.STATUS, {}) or {}).get("phase") != "training" and time.time() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)
+        busy = sample()
+    finally:
+        runs.stop(rd, grace_s=5)
+    med_idle, med_busy = statistics.median(idle), statistics.median(busy)
+    return {"renice": renice, "idle_ms": med_idle * 1e3, "during_training_ms": med_busy * 1e3, "ratio": med_busy / med_idle,
+            "idle_all_ms": [x * 1e3 for x in idle], "busy_all_ms": [x * 1e3 for x in busy]}
+
+
+# --- main ------------------------------------------------------------------------------------------------------------
+def main(levers: bool = True) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    peaks = c.matmul_peaks()
+    res["peaks"] = peaks
+    c.say(f"matmul peaks: fp32 {peaks['fp32_gflops']:.0f} GFLOP/s, bf16 {peaks['bf16_gflops']:.0f} GFLOP/s")
+
+    # (a) full fine-tuning vs plain Trainer
+    ours_full = c.memo("text-full", lambda: c.run_ours("text-full", "text", "full", tr.text_overrides("full")))
+    base_full = c.memo("base-text-full", lambda: c.run_baseline("base-text-full", "text-full", _text_args()))
+    res["a_full"] = {"ours": ours_full, "baseline": base_full,
+                     "wall_ratio": c.ratio(ours_full["wall_s"], base_full["wall_s"]),
+                     "train_ratio": c.ratio(ours_full["train_s"], base_full["train_s"] + base_full["eval_s"])}
+    # (b) features vs frozen-backbone Trainer (one epoch timed, x10)
+    ours_feat = c.memo("text-features", lambda: c.run_ours("text-features", "text", "features", tr.text_overrides("features")))
+    base_frozen = c.memo("base-text-frozen", lambda: c.run_baseline("base-text-frozen", "text-frozen", _text_args(True)))
+    epochs = tr.EPOCHS["text"]["features"]
+    overhead = base_frozen["process_s"] - base_frozen["train_s"]  # imports, load, tokenise, eval, save
+    projected = base_frozen["wall_s"] + (epochs - 1) * base_frozen["train_s"]
+    res["b_features"] = {"ours": ours_feat, "baseline_1_epoch": base_frozen, "baseline_epochs": epochs,
+                         "baseline_projected_wall_s": projected, "baseline_overhead_s": overhead,
+                         "wall_ratio": c.ratio(ours_feat["wall_s"], projected),
+                         "speedup": c.ratio(projected, ours_feat["wall_s"])}
+    # (c) LoRA vs full
+    ours_lora = c.memo("text-lora", lambda: c.run_ours("text-lora", "text", "lora", tr.text_overrides("lora")))
+    res["c_lora_vs_full"] = {k: {"lora": ours_lora[k], "full": ours_full[k], "ratio": c.ratio(ours_lora[k], ours_full[k])}
+                             for k in ("wall_s", "train_s", "peak_memory_mb", "artifact_mb", "accuracy")}
+    # (d) useful FLOP/s
+    stats = text_token_stats()
+    res["token_stats"] = stats
+    res["d_flops"] = useful_flops(ours_full, stats, peaks)
+    # (f) playground latency
+    res["f_playground"] = playground_latency(ours_full)
+    c.save("speed", res)  # partial results survive an interrupted bench
+    # (e) images
+    img_full = c.memo("image-full", lambda: c.run_ours("image-full", "image", "full", tr.image_overrides("full")))
+    img_feat = c.memo("image-features", lambda: c.run_ours("image-features", "image", "features", tr.image_overrides("features")))
+    base_img = c.memo("base-image-full", lambda: c.run_baseline("base-image-full", "image-full", _image_args()))
+    base_img_frozen = c.memo("base-image-frozen", lambda: c.run_baseline("base-image-frozen", "image-frozen", _image_args(True)))
+    ph = img_feat["phases_s"]
+    n_img = img_feat["n_train"] + img_feat["n_eval"]
+    extract_s = ph.get("training", 0) - ph.get("preparing features", 0)
+    ours_train_ips = 32 / img_full["loop_step_s"] if img_full.get("loop_step_s") else None
+    res["e_images"] = {
+        "ours_full": img_full, "ours_features": img_feat, "baseline_full": base_img, "baseline_frozen": base_img_frozen,
+        "ours_train_images_per_s": ours_train_ips, "baseline_train_images_per_s": base_img["train_images_per_s"],
+        "train_speedup": c.ratio(ours_train_ips, base_img["train_images_per_s"]),
+        "ours_extract_images_per_s": n_img / extract_s if extract_s > 0 else None,
+        "baseline_frozen_epoch_images_per_s": base_img_frozen["train_images_per_s"],
+        "baseline_inference_images_per_s": base_img_frozen["eval_images_per_s"],
+    }
+    res["e_images"]["extract_speedup_vs_frozen_epoch"] = c.ratio(res["e_images"]["ours_extract_images_per_s"],
+                                                                 base_img_frozen["train_images_per_s"])
+    # levers
+    c.save("speed", res)
+    res["lever_attention"] = attention_lever()
+    res["lever_image_cache"] = image_cache_lever()
+    if levers:
+        fp32 = c.memo("text-full-fp32", lambda: c.run_ours("text-full-fp32", "text", "full",
+                                                           tr.text_overrides("full") + ["train.precision=fp32"]))
+        nogroup = c.memo("text-full-nogroup", lambda: c.run_ours("text-full-nogroup", "text", "full",
+                                                                 tr.text_overrides("full") + ["train.group_by_length=false"]))
+        res["lever_bf16"] = {"bf16": ours_full, "fp32": fp32,
+                             "loop_step_ratio_fp32_over_bf16": c.ratio(fp32["loop_step_s"], ours_full["loop_step_s"]),
+                             "accuracy_delta": ours_full["accuracy"] - fp32["accuracy"]}
+        res["lever_group_by_length"] = {"on": ours_full, "off": nogroup,
+                                        "loop_step_ratio_off_over_on": c.ratio(nogroup["loop_step_s"], ours_full["loop_step_s"])}
+        img_fp32 = c.memo("image-full-fp32", lambda: c.run_ours("image-full-fp32", "image", "full",
+                                                                tr.image_overrides("full") + ["train.precision=fp32"]))
+        res["lever_image_bf16"] = {"bf16": img_full, "fp32": img_fp32,
+                                   "loop_step_ratio_fp32_over_bf16": c.ratio(img_fp32["loop_step_s"], img_full["loop_step_s"]),
+                                   "accuracy_delta": img_full["accuracy"] - img_fp32["accuracy"]}
+    print_tables(res)
+    c.save("speed", res)
+    return res
+
+
+def print_tables(res: dict[str, Any]) -> None:
+    a, b, cc, d, e, f = (res.get(k) for k in ("a_full", "b_features", "c_lora_vs_full", "d_flops", "e_images", "f_playground"))
+    rows = []
+    if a:
+        rows.append(["(a) full FT wall, ours/plain Trainer", a["wall_ratio"], "<= 0.35",
+                     f"ours {a['ours']['wall_s']:.0f}s acc {a['ours']['accuracy']:.3f} | plain {a['baseline']['wall_s']:.0f}s acc {a['baseline']['accuracy']:.3f}"])
+        rows.append(["(a) train loop+eval only, ours/plain", a["train_ratio"], "", f"ours {a['ours']['train_s']:.0f}s | plain {a['baseline']['train_s'] + a['baseline']['eval_s']:.0f}s"])
+    if b:
+        rows.append(["(b) features speedup vs frozen Trainer", b["speedup"], ">= 20",
+                     f"ours {b['ours']['wall_s']:.0f}s acc {b['ours']['accuracy']:.3f} | frozen 1 ep x{b['baseline_epochs']} = {b['baseline_projected_wall_s']:.0f}s "
+                     f"(acc after 1 ep {b['baseline_1_epoch']['accuracy']:.3f})"])
+    if cc:
+        for k in ("wall_s", "peak_memory_mb", "artifact_mb", "accuracy"):
+            rows.append([f"(c) LoRA/full {k}", cc[k]["ratio"], "", f"lora {cc[k]['lora']:.3f} | full {cc[k]['full']:.3f}"])
+    if d and "useful_gflops" in d:
+        p = res["peaks"]
+        rows.append(["(d) useful FLOP/s / bf16 peak", d["share_of_bf16_peak"], ">= 0.50",
+                     f"{d['useful_gflops']:.0f} GFLOP/s; peaks bf16 {p['bf16_gflops']:.0f}, fp32 {p['fp32_gflops']:.0f}"])
+        rows.append(["(d) useful FLOP/s / fp32 peak", d["share_of_fp32_peak"], "", f"step {d['loop_step_s']:.3f}s"])
+    if e:
+        rows.append(["(e) image train img/s ours/plain", e["train_speedup"], "",
+                     f"ours {e['ours_train_images_per_s'] or 0:.1f} | plain {e['baseline_train_images_per_s']:.1f} img/s"])
+        rows.append(["(e) feature extraction img/s ours/frozen-epoch", e["extract_speedup_vs_frozen_epoch"], "",
+                     f"ours {e['ours_extract_images_per_s'] or 0:.1f} | frozen epoch {e['baseline_frozen_epoch_images_per_s']:.1f} | plain inference {e['baseline_inference_images_per_s']:.1f} img/s"])
+    if f:
+        rows.append(["(f) playground latency busy/idle", f["ratio"], "<= 1.5", f"idle {f['idle_ms']:.0f} ms | during run {f['during_training_ms']:.0f} ms"])
+    if "lever_bf16" in res:
+        lb = res["lever_bf16"]
+        rows.append(["lever bf16: fp32/bf16 step time", lb["loop_step_ratio_fp32_over_bf16"], "", f"acc bf16 - fp32 = {lb['accuracy_delta']:+.3f}"])
+        rows.append(["lever length grouping: off/on step time", res["lever_group_by_length"]["loop_step_ratio_off_over_on"], "",
+                     f"acc off {res['lever_group_by_length']['off']['accuracy']:.3f}"])
+    if "lever_image_bf16" in res:
+        lb = res["lever_image_bf16"]
+        rows.append(["lever image bf16: fp32/bf16 step time", lb["loop_step_ratio_fp32_over_bf16"], "",
+                     f"acc bf16 - fp32 = {lb['accuracy_delta']:+.3f}; wall bf16 {lb['bf16']['wall_s']:.0f}s fp32 {lb['fp32']['wall_s']:.0f}s"])
+    if "lever_attention" in res:
+        la = res["lever_attention"]
+        rows.append(["lever SDPA: eager/sdpa step time", la["eager_over_sdpa"], "", f"seq {la['seq']}"])
+    if "token_stats" in res:
+        ct = res["token_stats"]["computed_tokens"]
+        rows.append(["lever padding: pad64/grouped tokens", ct["pad_to_64"] / ct["dynamic_length_grouped"], "",
+                     f"real {res['token_stats']['real_tokens']} | grouped {ct['dynamic_length_grouped']} | random {ct['dynamic_random']} | pad64 {ct['pad_to_64']}"])
+        rows.append(["lever cached tokenisation: s/epoch saved", res["token_stats"]["tokenise_s_per_epoch"], "", ""])
+    if "lever_image_cache" in res:
+        li = res["lever_image_cache"]
+        rows.append(["lever image cache: decode s/epoch saved", li["decode_resize_s_per_epoch"], "",
+                     f"cached rows {li['cached_rows_s_per_epoch']:.2f}s/epoch vs torch tensor {li['torch_tensor_s_per_epoch']:.3f}s"])
+    c.table("speed: ours vs the plain script (ratios measured in this run)", ["measure", "value", "target", "detail"], rows)
