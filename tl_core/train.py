@@ -32,6 +32,7 @@ def _callback_class():
             self.step_last_log = 0
             self.t_status = 0.0
             self.stopped = False
+            self.skip_final = True
 
         def on_train_begin(self, args, state, control, **kw):
             self.t_start = self.t_last_log = time.time()
@@ -50,6 +51,12 @@ def _callback_class():
                 rf.update_status(self.run_dir, "training", progress=state.global_step / max(1, state.max_steps),
                                  step=state.global_step, max_steps=state.max_steps, epoch=state.epoch, eta_s=eta,
                                  stop_requested=self.stopped)
+
+        def on_epoch_end(self, args, state, control, **kw):
+            # The last epoch's evaluation and checkpoint would duplicate the final predict() and save_model():
+            # skip them (the final evaluation still lands in metrics.jsonl). Early stopping needs them: keep.
+            if self.skip_final and state.global_step >= state.max_steps and not self.stopped:
+                control.should_evaluate = control.should_save = False
 
         def on_log(self, args, state, control, logs=None, **kw):
             if not self.is_main or not logs:
@@ -244,6 +251,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         remove_unused_columns=False,  # preprocess() already keeps only model inputs (images: cached "pixels")
     )
     callback = _callback_class()(run_dir, tc.batch_size, is_main)
+    callback.skip_final = tc.early_stopping_patience <= 0
     callbacks = [callback]
     if tc.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=tc.early_stopping_patience))
@@ -262,7 +270,10 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         return 0
 
     status("evaluating", eta_s=None)
-    pred = trainer.predict(eval_ds)
+    pred = trainer.predict(eval_ds, metric_key_prefix="eval")
+    if callback.skip_final and is_main:  # the evaluation the last epoch skipped, for the charts
+        rf.append_metrics(run_dir, {"time": time.time(), "step": trainer.state.global_step, "epoch": trainer.state.epoch,
+                                    "phase": "eval", **{k: v for k, v in pred.metrics.items() if k.startswith("eval_")}})
     logits, label_ids = pred.predictions, pred.label_ids
     if isinstance(logits, tuple):
         logits = logits[0]
