@@ -206,9 +206,11 @@ def test_backbone_text_features(tiny_bert: Path) -> None:
     backbone = models.load_backbone("text", str(tiny_bert))
     tokenizer = models.load_processor("text", str(tiny_bert))
     enc = tokenizer(["the good movie", "bad"], padding=True, return_tensors="pt")
+    from tl_core.registry import get_task
+
     with torch.no_grad():
-        mean = models.text_features(backbone, enc["input_ids"], enc["attention_mask"], mean_pooling=True)
-        cls = models.text_features(backbone, enc["input_ids"], enc["attention_mask"], mean_pooling=False)
+        mean = get_task("text").features(backbone, dict(enc), "mean")
+        cls = get_task("text").features(backbone, dict(enc), "cls")
     assert mean.shape == cls.shape == (2, 32)
     assert not models.is_sentence_transformer(str(tiny_bert))
     assert models.is_sentence_transformer(models.resolve_model_ref("bundled:minilm", "text"))
@@ -237,8 +239,11 @@ def test_efficientnet_conversion_predicts_sample_photos(effnet_dir: Path) -> Non
     assert json.loads((effnet_dir / "tl_bundled.json").read_text())["source_sha256"] == models.EFFICIENTNET_LITE0_SHA256
     model = AutoModelForImageClassification.from_pretrained(effnet_dir, use_safetensors=True, dtype=torch.float32)
     processor = models.load_processor("image", "bundled:efficientnet-lite0")
-    facts = models.image_preprocessing(processor)
-    assert facts == {"mean": (0.5,) * 3, "std": (0.5,) * 3, "size": 224, "interpolation": "bicubic", "crop_pct": 0.875}
+    from PIL import Image
+
+    from tl_core.tasks.image_classification import image_norm
+
+    assert image_norm(processor) == ([0.5] * 3, [0.5] * 3, Image.BICUBIC)
     pixels = processor(load_sample_images().images)["pixel_values"]
     with torch.no_grad():
         logits = model.eval()(pixel_values=pixels).logits

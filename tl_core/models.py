@@ -552,7 +552,7 @@ def load_model(
 
 
 def load_backbone(task: str, ref: str | None, revision: str | None = None, dtype: torch.dtype = torch.float32) -> Any:
-    """The headless AutoModel, for feature extraction: pass its output to ``text_features`` / ``image_features``.
+    """The headless AutoModel, for feature extraction: the tasks' ``features()`` pool its output (``image_features`` for images).
 
     For the bundled EfficientNet this is a ``TimmWrapperModel`` (timm model built with num_classes=0).
     """
@@ -589,46 +589,6 @@ def image_features(backbone: Any, pixel_values: torch.Tensor) -> torch.Tensor:
         return pooled.flatten(1)
     hidden = out.last_hidden_state
     return hidden[:, 0] if hidden.ndim == 3 else hidden.mean(dim=(2, 3))
-
-
-def text_features(
-    backbone: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, mean_pooling: bool
-) -> torch.Tensor:
-    """Sentence features [batch, hidden]: masked mean of token states (sentence-transformers models) or the CLS token."""
-    hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    if not mean_pooling:
-        return hidden[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-
-
-def image_preprocessing(processor: Any) -> dict[str, Any]:
-    """mean, std, size (square side) and interpolation of an image processor, whatever its class.
-
-    Lets the image task build its own torchvision transforms (augmentation) that match the pretrained model.
-    """
-    data_config = getattr(processor, "data_config", None)  # timm wrapper
-    if data_config:
-        return {
-            "mean": tuple(data_config["mean"]),
-            "std": tuple(data_config["std"]),
-            "size": int(data_config["input_size"][-1]),
-            "interpolation": str(data_config.get("interpolation", "bilinear")),
-            "crop_pct": float(data_config.get("crop_pct", 1.0)),
-        }
-    size = getattr(processor, "crop_size", None) or getattr(processor, "size", None) or {}
-    if isinstance(size, dict):
-        side = size.get("height") or size.get("shortest_edge") or size.get("width") or 224
-    else:
-        side = getattr(size, "height", None) or getattr(size, "shortest_edge", None) or 224
-    resample = getattr(processor, "resample", None)
-    return {
-        "mean": tuple(getattr(processor, "image_mean", None) or (0.5, 0.5, 0.5)),
-        "std": tuple(getattr(processor, "image_std", None) or (0.5, 0.5, 0.5)),
-        "size": int(side),
-        "interpolation": getattr(resample, "name", str(resample or "bilinear")).lower(),
-        "crop_pct": float(getattr(processor, "crop_pct", None) or 1.0),
-    }
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -181,7 +181,8 @@ def cancel(run_dir: Path) -> bool:
 def request_stop(run_dir: Path) -> dict[str, Any]:
     """Stop a run without blocking: cancel it if it waits; else ask it to stop (the trainer saves a checkpoint).
 
-    A run still loading or computing features has no step to stop at, so it is terminated right away.
+    The trainer also checks the request while loading and extracting features; dispatch() terminates a run that
+    has not stopped STOP_GRACE_S after the request.
     """
     from . import runs
 
@@ -191,7 +192,5 @@ def request_stop(run_dir: Path) -> dict[str, Any]:
     st = runs.status(run_dir)
     if st.get("phase") in rf.FINAL_PHASES:
         return st
-    (run_dir / rf.STOP).write_text(str(time.time()))
-    if st.get("phase") in ("loading", "preparing features") and st.get("pid"):
-        runs.terminate(st["pid"], grace_s=5.0)
+    (run_dir / rf.STOP).write_text(str(time.time()))  # honoured at the next step, or while loading / extracting
     return runs.status(run_dir)
