@@ -54,3 +54,136 @@ def test_precision_paths_train(precision, expect_bf16, assets, tmp_path, tl_home
     assert results["bf16"] is expect_bf16
     losses = [json.loads(l)["loss"] for l in (run_dir / rf.METRICS).read_text().splitlines() if '"train"' in l]
     assert all(l == l for l in losses) and losses[-1] < losses[0]  # finite and falling
+
+
+# --- length-grouped batches in shuffled order (tl_core/batching.py) ---------------------------------------------------
+def _batches(order, size):
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def test_length_grouped_order_is_a_permutation_of_homogeneous_batches_in_random_order():
+    from tl_core.batching import length_grouped_order
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(3, 120, (1000,), generator=g).tolist()
+    order = length_grouped_order(lengths, 16, generator=torch.Generator().manual_seed(1))
+    assert sorted(order) == list(range(1000))
+    batches = _batches(order, 16)
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    random_padded = sum(max(lengths[i] for i in b) * len(b) for b in _batches(list(range(1000)), 16))
+    assert padded < 0.75 * random_padded  # the point of grouping: far less padding than random batches
+    maxima = [max(lengths[i] for i in b) for b in batches]
+    assert maxima[0] == max(lengths)  # the longest batch first: memory errors show at step one
+    # transformers keeps each mega-batch sorted longest-first; ours must not walk down the lengths like that
+    descents = sum(a >= b for a, b in zip(maxima[1:-1], maxima[2:-1]))
+    assert descents < 0.8 * (len(maxima) - 3)
+    assert len(batches[-1]) == 1000 % 16  # the short batch stays last (drop_last can still drop it)
+    again = length_grouped_order(lengths, 16, generator=torch.Generator().manual_seed(1))
+    other = length_grouped_order(lengths, 16, generator=torch.Generator().manual_seed(2))
+    assert again == order and other != order  # seeded: reproducible, and a new order for a new seed
+
+
+def test_length_grouped_order_small_and_empty_inputs():
+    from tl_core.batching import length_grouped_order
+
+    assert length_grouped_order([], 8) == []
+    assert sorted(length_grouped_order([5, 1, 3], 8)) == [0, 1, 2]  # fewer examples than one batch
+    assert sorted(length_grouped_order([2] * 17, 8)) == list(range(17))
+
+
+def test_trainer_uses_the_shuffled_length_grouped_sampler(tmp_path):
+    from datasets import Dataset
+    from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+
+    from tl_core.batching import ShuffledLengthGroupedSampler, pad_multiple
+
+    folder = make_tiny_bert(tmp_path / "bert")
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
+    ds = Dataset.from_dict({"input_ids": [[1, 2, 3], [1, 2], [4, 5, 6, 7]], "labels": [0, 1, 0]})
+    kw = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, use_cpu=True, report_to="none")
+    grouped = train._trainer_class(Trainer)(model=model, args=TrainingArguments(
+        train_sampling_strategy="group_by_length", **kw), train_dataset=ds)
+    assert isinstance(grouped._get_train_sampler(), ShuffledLengthGroupedSampler)
+    assert grouped._get_train_sampler().lengths == [3, 2, 4]
+    plain = train._trainer_class(Trainer)(model=model, args=TrainingArguments(**kw), train_dataset=ds)
+    assert not isinstance(plain._get_train_sampler(), ShuffledLengthGroupedSampler)
+    if not torch.cuda.is_available():
+        assert pad_multiple() is None  # CPU: no rounding up to 8, every padded token is computed for nothing
+
+
+# --- fast CPU dropout (tl_core/fast_dropout.py) -----------------------------------------------------------------------
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_fast_dropout_rate_scaling_and_gradient(p):
+    from tl_core.fast_dropout import dropout
+
+    x = torch.ones(1_000_003, requires_grad=True)  # odd size: the last 64-bit draw is only partly used
+    y = dropout(x, p, training=True)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.003  # ~6 standard errors at a million elements
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / (1 - p)))  # survivors scaled like torch's
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(out)/d(in) is the same mask and scale
+    bf = dropout(torch.ones(64, 32, dtype=torch.bfloat16), p, training=True)
+    assert bf.dtype == torch.bfloat16 and bf.shape == (64, 32)
+
+
+def test_fast_dropout_is_seeded_and_falls_back_to_torch_where_it_should():
+    import torch.nn.functional as F
+
+    from tl_core.fast_dropout import dropout
+
+    x = torch.randn(4, 50)
+    torch.manual_seed(3)
+    a = dropout(x, 0.3)
+    torch.manual_seed(3)
+    assert torch.equal(a, dropout(x, 0.3))  # torch's generator: set_seed makes runs reproducible
+    assert torch.equal(dropout(x, 0.3, training=False), x)
+    assert torch.equal(dropout(x, 0.0), x)
+    assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
+    torch.manual_seed(4)
+    expected = F.dropout(x.clone(), 0.3, True, True)
+    torch.manual_seed(4)
+    assert torch.equal(dropout(x.clone(), 0.3, True, inplace=True), expected)  # in-place: torch's own
+    empty = torch.empty(0, 3)
+    assert dropout(empty, 0.3).shape == (0, 3)
+
+
+def test_fast_dropout_context_reaches_the_model_and_is_undone(tmp_path):
+    import torch.nn.functional as F
+    from transformers import AutoModelForSequenceClassification
+
+    from tl_core import fast_dropout
+
+    original = F.dropout
+    calls = []
+
+    def counting(*args, **kw):
+        calls.append(1)
+        return fast_dropout.dropout(*args, **kw)
+
+    model = AutoModelForSequenceClassification.from_pretrained(make_tiny_bert(tmp_path / "bert"), num_labels=2)
+    ids = torch.tensor([[2, 5, 6, 7, 3]])
+    with pytest.raises(RuntimeError):
+        with fast_dropout.cpu_fast_dropout():
+            assert F.dropout is fast_dropout.dropout
+            F.dropout = counting  # count the calls nn.Dropout and the attention make through the patched name
+            model.train()(input_ids=ids)
+            raise RuntimeError("training crashed")
+    assert F.dropout is original  # restored even when training fails
+    assert len(calls) >= 2  # hidden-state dropout modules and attention dropout both went through it
+    with fast_dropout.cpu_fast_dropout(enabled=False):
+        assert F.dropout is original
+
+
+def test_reuse_freed_memory_keeps_a_training_process_working(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from tl_core.hardware import reuse_freed_memory; import sys, torch; ok = reuse_freed_memory();"
+            "xs = [torch.zeros(30522, 384) for _ in range(3)]; del xs; y = torch.ones(30522, 384).sum().item();"
+            "print(ok, y)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    ok, total = out.split()
+    assert float(total) == 30522 * 384
+    if sys.platform.startswith("linux"):
+        assert ok == "True"  # glibc accepted the settings

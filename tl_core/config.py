@@ -45,6 +45,7 @@ class TrainConfig:
     early_stopping_patience: int = 0  # evaluations without improvement before stopping; 0 = off
     precision: str = "auto"  # auto | bf16 | fp32 ; auto = bf16 where the hardware runs it fast
     group_by_length: bool = True  # text: batch similar lengths together (less padding)
+    fast_dropout: bool = True  # CPU training: cheaper dropout masks, same rate and scaling (tl_core/fast_dropout.py)
     logging_steps: int = 0  # 0 = auto: about 30 loss points per run, however short
     save_total_limit: int = 2
     seed: int = 42

@@ -79,12 +79,22 @@ def _callback_class():
     return _RunCallback
 
 
-def _sequential_eval(trainer_cls):
-    """Trainer whose evaluation keeps dataset order: with group_by_length, transformers 5 also length-groups
-    evaluation batches, which would misalign predictions with the examples they belong to."""
+def _trainer_class(trainer_cls):
+    """Trainer with our batching: training batches length-grouped in shuffled order (see batching.py), and
+    evaluation in dataset order: with group_by_length, transformers 5 also length-groups evaluation batches, which
+    would misalign predictions with the examples they belong to."""
     import torch
 
+    from .batching import ShuffledLengthGroupedSampler
+
     class _Trainer(trainer_cls):
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = self.train_dataset if train_dataset is None else train_dataset
+            if self.args.train_sampling_strategy != "group_by_length" or dataset is None:
+                return super()._get_train_sampler(train_dataset)
+            lengths = [len(ids) for ids in dataset["input_ids"]]
+            return ShuffledLengthGroupedSampler(lengths, self.args.train_batch_size * self.args.gradient_accumulation_steps)
+
         def _get_eval_sampler(self, eval_dataset):
             return torch.utils.data.SequentialSampler(eval_dataset)
 
@@ -144,6 +154,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     from . import models
     from .config import RunConfig
     from .data import add_truncation_stats, load_task_data
+    from .fast_dropout import cpu_fast_dropout
     from .features import FeatureDataset, FeatureModel, HeadModel, cache_key, cached_extract, extract, regroup_token_logits
     from .hardware import peak_memory_mb, use_bf16
     from .methods import apply_lora, count_parameters, params_dict, parse_params
@@ -255,13 +266,14 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     callbacks = [callback]
     if tc.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=tc.early_stopping_patience))
-    trainer = _sequential_eval(Trainer)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
+    trainer = _trainer_class(Trainer)(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
                       compute_metrics=compute_metrics, processing_class=processor if cfg.method != "features" else None,
                       callbacks=callbacks)
     checkpoint = rf.last_checkpoint(run_dir) if resume else None
     status("training", progress=0.0, resumed_from=str(checkpoint) if checkpoint else None, params=counts)
     t_train = time.time()
-    train_out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    with cpu_fast_dropout(tc.fast_dropout and not torch.cuda.is_available()):
+        train_out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.time() - t_train
 
     if callback.stopped:
@@ -327,6 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     nice = int(os.environ.get("TL_TRAIN_NICE", "0"))
     if nice > 0:
         os.nice(nice)
+    if os.environ.get("TL_MALLOC_TUNING", "1") != "0":  # "0": glibc defaults (the bench's on/off lever)
+        from .hardware import reuse_freed_memory
+
+        reuse_freed_memory()
     return run(Path(ns.run_dir), ns.resume)
 
 

@@ -30,8 +30,9 @@ class TextClassification(Task):
     def collator(self, tokenizer, cfg: TrainConfig) -> Callable:
         from transformers import DataCollatorWithPadding
 
-        # Multiples of 8 keep bf16/tensor-core kernels on their fast path at almost no padding cost.
-        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+        from ..batching import pad_multiple
+
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple())
 
     def features(self, backbone, batch: dict[str, torch.Tensor], pooling: str) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}

@@ -60,7 +60,9 @@ class TokenClassification(Task):
     def collator(self, tokenizer, cfg: TrainConfig) -> Callable:
         from transformers import DataCollatorForTokenClassification
 
-        return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=8)
+        from ..batching import pad_multiple
+
+        return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_multiple())
 
     def features(self, backbone, batch: dict[str, torch.Tensor], pooling: str) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
