@@ -391,6 +391,12 @@ def main(levers: bool = True) -> dict[str, Any]:
         res["lever_fast_dropout"] = {"on": ours_full, "off": slow_drop,
                                      "loop_step_ratio_off_over_on": c.ratio(slow_drop["loop_step_s"], ours_full["loop_step_s"]),
                                      "accuracy_delta": ours_full["accuracy"] - slow_drop["accuracy"]}
+        glibc_malloc = c.memo("text-full-glibc-malloc", lambda: c.run_ours(
+            "text-full-glibc-malloc", "text", "full", tr.text_overrides("full"), env={"TL_MALLOC_TUNING": "0"}))
+        res["lever_malloc"] = {"on": ours_full, "off": glibc_malloc,
+                               "loop_step_ratio_off_over_on": c.ratio(glibc_malloc["loop_step_s"], ours_full["loop_step_s"]),
+                               "peak_memory_mb": {"on": ours_full["peak_memory_mb"], "off": glibc_malloc["peak_memory_mb"]},
+                               "accuracy_delta": ours_full["accuracy"] - glibc_malloc["accuracy"]}
         res["lever_compile"] = compile_lever()
         res["lever_bf16"] = {"bf16": ours_full, "fp32": fp32,
                              "loop_step_ratio_fp32_over_bf16": c.ratio(fp32["loop_step_s"], ours_full["loop_step_s"]),
@@ -451,6 +457,11 @@ def print_tables(res: dict[str, Any]) -> None:
         lf = res["lever_fast_dropout"]
         rows.append(["lever fast CPU dropout: off/on step time", lf["loop_step_ratio_off_over_on"], "",
                      f"acc on - off = {lf['accuracy_delta']:+.3f} (one seed)"])
+    if "lever_malloc" in res:
+        lm = res["lever_malloc"]
+        rows.append(["lever malloc reuse: off/on step time", lm["loop_step_ratio_off_over_on"], "",
+                     f"peak RSS on {lm['peak_memory_mb']['on']:.0f} MB / off {lm['peak_memory_mb']['off']:.0f} MB; "
+                     f"acc on - off = {lm['accuracy_delta']:+.3f}"])
     if "lever_compile" in res:
         lc = res["lever_compile"]
         rows.append(["lever torch.compile: compiled/eager step", lc["step_ratio_compiled_over_eager"], "",

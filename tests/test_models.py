@@ -271,6 +271,15 @@ def test_efficientnet_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.Monk
     assert not (tmp_path / "models" / "efficientnet-lite0").exists()
 
 
+def test_efficientnet_conversion_leaves_the_global_rng_alone(tmp_path: Path) -> None:
+    """The run that happens to convert must draw the same head init and data order as every later run."""
+    torch.manual_seed(7)
+    expected = torch.rand(4)
+    torch.manual_seed(7)
+    models._convert_efficientnet_lite0(tmp_path / "efficientnet-lite0")
+    assert torch.equal(torch.rand(4), expected)
+
+
 def test_efficientnet_conversion_is_atomic_under_races(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Concurrent converters (as separate processes would, so without the in-process lock) leave one good folder."""
     monkeypatch.setenv("TL_HOME", str(tmp_path))
