@@ -23,6 +23,11 @@ from .errors import UserError
 def _callback_class():
     from transformers import TrainerCallback
 
+    def torch_cuda_available() -> bool:
+        import torch
+
+        return torch.cuda.is_available()
+
     class _RunCallback(TrainerCallback):
         """Writes metrics.jsonl / status.json and honours stop requests at the next step."""
 
@@ -33,13 +38,38 @@ def _callback_class():
             self.t_status = 0.0
             self.stopped = False
             self.skip_final = True
+            # TL_PROFILE_STEPS=N: torch.profiler over N steps from the 10th, op table to RUN_DIR/profile.txt
+            self.profile_steps = int(os.environ.get("TL_PROFILE_STEPS", "0") or 0) if is_main else 0
+            self.profiler = None
+            self.first_step = 0
 
         def on_train_begin(self, args, state, control, **kw):
             self.t_start = self.t_last_log = time.time()
             self.step_last_log = state.global_step
             self.first_step = state.global_step
 
+        def on_step_begin(self, args, state, control, **kw):
+            if self.profile_steps and state.global_step == self.first_step + 10 and self.profiler is None:
+                from torch.profiler import ProfilerActivity, profile
+
+                self.profiler = profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]
+                                        if torch_cuda_available() else [ProfilerActivity.CPU])
+                self.profiler.__enter__()
+                self.t_profile = time.time()
+
+        def _finish_profile(self, state) -> None:
+            self.profiler.__exit__(None, None, None)
+            steps = state.global_step - self.first_step - 10
+            table = self.profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=40)
+            (self.run_dir / "profile.txt").write_text(
+                f"torch.profiler over {steps} training steps ({(time.time() - self.t_profile) / max(steps, 1):.3f} s/step "
+                f"under the profiler), from step {self.first_step + 10}\n\n{table}")
+            self.profile_steps = 0
+
         def on_step_end(self, args, state, control, **kw):
+            if self.profiler is not None and self.profile_steps and (
+                    state.global_step >= self.first_step + 10 + self.profile_steps or state.global_step >= state.max_steps):
+                self._finish_profile(state)
             if (self.run_dir / rf.STOP).exists():
                 self.stopped = control.should_training_stop = control.should_save = True
             now = time.time()
