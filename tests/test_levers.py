@@ -187,3 +187,91 @@ def test_reuse_freed_memory_keeps_a_training_process_working(tmp_path):
     assert float(total) == 30522 * 384
     if sys.platform.startswith("linux"):
         assert ok == "True"  # glibc accepted the settings
+
+
+# --- the playground pre-empts CPU training (tl_core/cpu_yield.py) -----------------------------------------------------
+def test_yield_flag_requests_expire_and_only_their_owner_releases(tmp_path):
+    import time
+
+    from tl_core.cpu_yield import YieldFlag
+
+    flag, other_process = YieldFlag(tmp_path / "cpu_yield"), YieldFlag(tmp_path / "cpu_yield")
+    assert flag.until() == 0.0 and flag.wait() < 0.01  # nothing requested: no waiting
+    first = flag.request(0.2)
+    assert other_process.until() == first  # the file is shared between processes
+    t = time.time()
+    waited = other_process.wait()
+    assert 0.1 < waited < 0.5 and time.time() - t < 0.5  # waits while requested, and the request expires by itself
+    a = flag.request(5.0)
+    b = other_process.request(6.0)  # a second browser session asks while the first still predicts
+    flag.release(a)
+    assert other_process.until() == b  # the first one finishing does not cancel the second one's request
+    other_process.release(b)
+    assert flag.until() == 0.0
+    flag.request(3600)  # a stuck or hostile value: each pause point still gives up after MAX_WAIT_S
+    import tl_core.cpu_yield as cy
+
+    old, cy.MAX_WAIT_S = cy.MAX_WAIT_S, 0.05
+    try:
+        assert flag.wait() < 0.3
+    finally:
+        cy.MAX_WAIT_S = old
+
+
+def test_pause_points_hold_forward_and_backward_and_leave_results_unchanged(tmp_path):
+    import threading
+    import time
+
+    from transformers import AutoModelForSequenceClassification
+
+    from tl_core.cpu_yield import YieldFlag, install_pause_points
+
+    model = AutoModelForSequenceClassification.from_pretrained(make_tiny_bert(tmp_path / "bert"), num_labels=2).eval()
+    ids = torch.tensor([[2, 5, 6, 7, 3]])
+    expected = model(input_ids=ids).logits
+    flag = YieldFlag(tmp_path / "cpu_yield")
+    handles = install_pause_points(model, flag)
+    assert handles
+    out = model(input_ids=ids).logits
+    assert torch.equal(out, expected)  # hooks change nothing
+    out.sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    def timed(fn) -> float:
+        token = flag.request(0.3)
+        t = time.time()
+        fn()
+        flag.release(token)
+        return time.time() - t
+
+    assert timed(lambda: model(input_ids=ids)) > 0.25  # forward waits at its first pause point
+    model.zero_grad()
+    loss = model(input_ids=ids).logits.sum()
+    assert timed(loss.backward) > 0.25  # ... and so does backward
+    assert all(torch.equal(p.grad, grads[n]) for n, p in model.named_parameters() if n in grads)
+    done = threading.Event()
+    token = flag.request(5.0)
+    threading.Thread(target=lambda: (model(input_ids=ids), done.set()), daemon=True).start()
+    assert not done.wait(0.2)  # held while the request is on...
+    flag.release(token)
+    assert done.wait(2.0)  # ... and released the moment it is withdrawn
+    for h in handles:
+        h.remove()
+
+
+def test_playground_predictions_request_priority_and_runs_honour_it(assets, tmp_path, tl_home):  # noqa: F811
+    from tl_core import dashboard as dash
+    from tl_core.cpu_yield import YieldFlag
+
+    run_dir = runs.create_run(tiny_config("text", "full", assets, epochs=1), run_dir=tmp_path / "run")
+    assert train.run(run_dir) == 0  # trains with pause points and callback pause points installed
+    seen = []
+    pred = dash.predictor_for(run_dir)
+    flag = YieldFlag.default()
+    original = pred._predictor.predict
+    pred._predictor.predict = lambda *a, **k: (seen.append(flag.until()), original(*a, **k))[1]
+    out = pred.predict("a fine film")
+    assert isinstance(out, dict) and out  # same answer shape as the bare Predictor
+    assert seen and seen[0] > 0  # a pause request was on while the model ran
+    assert flag.until() == 0.0  # and withdrawn afterwards
+    assert pred.config.task == "text"  # everything else passes through

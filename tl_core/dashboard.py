@@ -589,6 +589,23 @@ def batch_predict(ws: Workspace, run_dir: Path, upload: str | Path) -> tuple[Pat
 _PREDICTORS: dict[str, Any] = {}
 
 
+class _PlaygroundPredictor:
+    """A Predictor whose single predictions ask CPU training runs on this machine to hold still meanwhile
+    (cpu_yield.py): the playground answers as fast during a run as without one."""
+
+    def __init__(self, predictor: Any):
+        from .cpu_yield import YieldFlag
+
+        self._predictor, self._flag = predictor, YieldFlag.default()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._predictor, name)
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        with self._flag.priority():
+            return self._predictor.predict(*args, **kwargs)
+
+
 def predictor_for(run_dir: Path) -> Any:
     """A loaded Predictor, cached (two at most) so the playground answers in milliseconds after the first call."""
     from .predict import Predictor
@@ -603,7 +620,7 @@ def predictor_for(run_dir: Path) -> Any:
     # The app process never trains: one thread keeps playground latency low while a run uses the other cores
     # (bench: 39-53 ms -> 26 ms during a run on 2 cores, 13 -> 16.5 ms idle).
     torch.set_num_threads(1)
-    pred = Predictor.from_run(run_dir)
+    pred = _PlaygroundPredictor(Predictor.from_run(run_dir))
     while len(_PREDICTORS) >= 2:
         _PREDICTORS.pop(next(iter(_PREDICTORS)))
     _PREDICTORS[key] = (stamp, pred)

@@ -31,8 +31,9 @@ def _callback_class():
     class _RunCallback(TrainerCallback):
         """Writes metrics.jsonl / status.json and honours stop requests at the next step."""
 
-        def __init__(self, run_dir: Path, batch_size: int, is_main: bool):
+        def __init__(self, run_dir: Path, batch_size: int, is_main: bool, yield_flag=None):
             self.run_dir, self.batch_size, self.is_main = run_dir, batch_size, is_main
+            self.yield_flag = yield_flag  # pause points between the step's unhooked parts (cpu_yield.py)
             self.t_start = self.t_last_log = time.time()
             self.step_last_log = 0
             self.t_status = 0.0
@@ -48,7 +49,18 @@ def _callback_class():
             self.step_last_log = state.global_step
             self.first_step = state.global_step
 
+        def _pause_point(self) -> None:
+            if self.yield_flag is not None:
+                self.yield_flag.wait()
+
+        def on_pre_optimizer_step(self, args, state, control, **kw):
+            self._pause_point()  # after backward and clipping, before the optimizer
+
+        def on_optimizer_step(self, args, state, control, **kw):
+            self._pause_point()
+
         def on_step_begin(self, args, state, control, **kw):
+            self._pause_point()
             if self.profile_steps and state.global_step == self.first_step + 10 and self.profiler is None:
                 from torch.profiler import ProfilerActivity, profile
 
@@ -192,6 +204,20 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
 
     cfg = RunConfig.from_file(run_dir / rf.CONFIG)
     task = get_task(cfg.task)
+
+    # CPU only: there the playground and training fight over the same cores (cpu_yield.py). GPU runs leave the
+    # CPU mostly free. TL_CPU_YIELD=0 turns it off (the bench's on/off lever).
+    yield_flag = None
+    if not torch.cuda.is_available() and os.environ.get("TL_CPU_YIELD", "1") != "0":
+        from .cpu_yield import YieldFlag
+
+        yield_flag = YieldFlag.default()
+
+    def yield_to_playground(module) -> None:
+        if yield_flag is not None:
+            from .cpu_yield import install_pause_points
+
+            install_pause_points(module, yield_flag)
     params = parse_params(cfg.method, cfg.method_params)
     tc = cfg.train
     set_seed(tc.seed)
@@ -217,6 +243,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         backbone = models.load_backbone(cfg.task, cfg.model, cfg.revision)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         backbone.to(device)
+        yield_to_playground(backbone)
         pooling = params.pooling
         if pooling == "auto":
             resolved = models.resolve_model_ref(cfg.model, cfg.task)
@@ -259,6 +286,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         model = models.load_model(cfg.task, cfg.model, data.labels, cfg.revision, attn_implementation=attn)
         if cfg.method == "lora":
             model = apply_lora(model, task.peft_task_type, params)
+        yield_to_playground(model)
         counts = count_parameters(model)
         feature_info = None
 
@@ -291,7 +319,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         train_sampling_strategy="group_by_length" if (text_like and tc.group_by_length) else "random",
         remove_unused_columns=False,  # preprocess() already keeps only model inputs (images: cached "pixels")
     )
-    callback = _callback_class()(run_dir, tc.batch_size, is_main)
+    callback = _callback_class()(run_dir, tc.batch_size, is_main, yield_flag)
     callback.skip_final = tc.early_stopping_patience <= 0
     callbacks = [callback]
     if tc.early_stopping_patience > 0:

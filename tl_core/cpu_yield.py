@@ -1,0 +1,98 @@
+"""Let a playground prediction pre-empt CPU training for the few milliseconds it takes.
+
+Why: on a small CPU machine a training run keeps every core busy. Lower priority (nice) alone still left playground
+answers 1.4-1.9x slower during a run on the bench's 2-core VM: the cores, caches and memory bandwidth stay shared.
+So the app asks running trainings to hold still while it predicts: it writes "pause until <time>" into one small
+memory-mapped file under TL_HOME, and the training process, at pause points between layers (forward and backward),
+waits while that time is in the future. The request always expires (a crashed app never freezes a run) and each
+wait is capped, so training loses only the milliseconds the predictions take.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from torch import nn
+
+FILE_NAME = "cpu_yield"
+REQUEST_S = 2.0  # a prediction longer than this (a big batch) stops holding training back after it
+MAX_WAIT_S = 2.0  # one pause point never waits longer, whatever the file says
+_FORMAT = "d"
+_SIZE = struct.calcsize(_FORMAT)
+
+
+class YieldFlag:
+    """The shared "pause until" timestamp (seconds since the epoch; 0 = no request)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < _SIZE:
+                os.ftruncate(fd, _SIZE)
+            self._map = mmap.mmap(fd, _SIZE)
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def default(cls) -> "YieldFlag":
+        from .runs import tl_home
+
+        return cls(tl_home() / FILE_NAME)
+
+    def until(self) -> float:
+        return struct.unpack_from(_FORMAT, self._map)[0]
+
+    def request(self, seconds: float = REQUEST_S) -> float:
+        token = max(self.until(), time.time() + seconds)
+        struct.pack_into(_FORMAT, self._map, 0, token)
+        return token
+
+    def release(self, token: float) -> None:
+        if self.until() == token:  # a later request (another browser session) keeps its own window
+            struct.pack_into(_FORMAT, self._map, 0, 0.0)
+
+    def wait(self) -> float:
+        """Block while a request is active (at most MAX_WAIT_S); returns the seconds waited."""
+        start = now = time.time()
+        while now < self.until() and now - start < MAX_WAIT_S:
+            time.sleep(0.001)
+            now = time.time()
+        return now - start
+
+    @contextmanager
+    def priority(self, seconds: float = REQUEST_S) -> Iterator[None]:
+        token = self.request(seconds)
+        try:
+            yield
+        finally:
+            self.release(token)
+
+
+def install_pause_points(model: nn.Module, flag: YieldFlag) -> list:
+    """Pause points at every leaf module that holds weights: before its forward and when its output's gradient
+    arrives in backward. Returns the hook handles (call ``.remove()`` on each to take them out again)."""
+
+    def before_forward(module, args) -> None:
+        flag.wait()
+
+    def in_backward(grad):
+        flag.wait()
+        return None  # the gradient passes through untouched
+
+    def after_forward(module, args, output) -> None:
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            output.register_hook(in_backward)
+
+    handles = []
+    for module in model.modules():
+        if next(module.children(), None) is None and next(module.parameters(recurse=False), None) is not None:
+            handles.append(module.register_forward_pre_hook(before_forward))
+            handles.append(module.register_forward_hook(after_forward))
+    return handles
