@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     c.QUICK = ns.quick
     c.REUSE = ns.reuse
     c.SEEDS = ns.seeds if ns.seeds else (1 if ns.quick else 3)
+    if not 1 <= c.SEEDS <= 5:
+        p.error("--seeds takes 1 to 5")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     t0 = time.time()
     c.say(f"pieces {only}{' (quick)' if ns.quick else ''}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -35,14 +35,24 @@ def test_dynamic_padding_matches_max_length_padding(tmp_path):
 
 
 def test_length_grouping_is_used_for_text_and_keeps_eval_order(assets, tmp_path, tl_home):  # noqa: F811
-    run_dir = runs.create_run(tiny_config("text", "full", assets, epochs=1), run_dir=tmp_path / "run")
+    from tl_core.predict import Predictor
+
+    cfg = tiny_config("text", "full", assets, epochs=2, learning_rate=3e-3, precision="fp32")
+    run_dir = runs.create_run(cfg, run_dir=tmp_path / "run")
     assert train.run(run_dir) == 0
-    ids = [json.loads(l)["id"] for l in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
+    rows = [json.loads(l) for l in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
     from tl_core.data import load_task_data
     from tl_core.config import RunConfig
 
     data = load_task_data("text", RunConfig.from_file(run_dir / rf.CONFIG).data)
-    assert ids == list(data.eval["id"])  # predictions line up with their examples
+    assert [r["id"] for r in rows] == list(data.eval["id"])
+    # Evaluation ran in length order; each row must still carry ITS prediction: the saved model, run again on
+    # the row's own text, gives the same label and confidence.
+    again = Predictor.from_run(run_dir).predict([r["input"] for r in rows], top_k=1)
+    assert len({round(r["confidence"], 4) for r in rows}) > 1  # distinct values, so a shuffle would show
+    for row, pred in zip(rows, again):
+        (label, prob), = pred.items()
+        assert row["pred"] == label and abs(row["confidence"] - prob) < 1e-4
 
 
 @pytest.mark.parametrize("precision,expect_bf16", [("bf16", True), ("fp32", False)])
