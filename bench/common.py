@@ -19,7 +19,7 @@ QUICK = False  # set by __main__ --quick: fewer rows, fewer epochs
 REUSE = False  # set by __main__ --reuse: take finished runs of an earlier bench from WORK when their config matches
 
 _MEMO: dict[str, Any] = {}
-SEEDS = 3  # training seeds for the (a) accuracy comparison; --quick uses 1
+SEEDS = 5  # training seeds for the (a) accuracy comparison; --quick uses 1
 
 
 def memo(key: str, fn: Callable[[], Any]) -> Any:
