@@ -147,7 +147,9 @@ def _minilm_step(compile_model: bool = False):
     from transformers import AutoModelForSequenceClassification
 
     from tl_core import models
+    from tl_core.hardware import reuse_freed_memory
 
+    reuse_freed_memory()  # as tl_core.train does for a run
     torch.manual_seed(0)
     m = AutoModelForSequenceClassification.from_pretrained(models.resolve_model_ref("bundled:minilm", "text"),
                                                            num_labels=2, attn_implementation="eager")
