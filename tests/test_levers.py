@@ -285,3 +285,11 @@ def test_playground_predictions_request_priority_and_runs_honour_it(assets, tmp_
     assert seen and seen[0] > 0  # a pause request was on while the model ran
     assert flag.until() == 0.0  # and withdrawn afterwards
     assert pred.config.task == "text"  # everything else passes through
+
+
+def test_profile_steps_writes_a_profile_of_the_real_loop(assets, tmp_path, tl_home, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("TL_PROFILE_STEPS", "2")
+    run_dir = runs.create_run(tiny_config("text", "full", assets, max_steps=14), run_dir=tmp_path / "run")
+    assert train.run(run_dir) == 0
+    text = (run_dir / "profile.txt").read_text()
+    assert text.startswith("torch.profiler over 2 training steps") and "aten::" in text
