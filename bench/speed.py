@@ -317,6 +317,23 @@ def playground_latency(model_run: dict[str, Any], n: int = 30, renice: int = 0,
             "idle_all_ms": [x * 1e3 for x in idle], "busy_all_ms": [x * 1e3 for x in busy]}
 
 
+# --- text levers measured as a whole 1-epoch run with the lever off -------------------------------------------------
+TEXT_LEVERS = (  # result key, run name, config overrides, run environment (all: turn the lever off)
+    ("lever_group_by_length", "text-full-nogroup", ["train.group_by_length=false"], None),
+    ("lever_fast_dropout", "text-full-torch-dropout", ["train.fast_dropout=false"], None),
+    ("lever_malloc", "text-full-glibc-malloc", [], {"TL_MALLOC_TUNING": "0"}),
+)
+TEXT_LEVER_TITLES = {"lever_group_by_length": "length grouping", "lever_fast_dropout": "fast CPU dropout",
+                     "lever_malloc": "malloc reuse"}
+
+
+def _text_lever_off(on: dict[str, Any], run_name: str, overrides: list[str], env: dict[str, str] | None) -> dict[str, Any]:
+    off = c.memo(run_name, lambda: c.run_ours(run_name, "text", "full", tr.text_overrides("full") + overrides, env=env))
+    return {"on": on, "off": off, "loop_step_ratio_off_over_on": c.ratio(off["loop_step_s"], on["loop_step_s"]),
+            "accuracy_delta": on["accuracy"] - off["accuracy"],
+            "peak_memory_mb": {"on": on["peak_memory_mb"], "off": off["peak_memory_mb"]}}
+
+
 # --- main ------------------------------------------------------------------------------------------------------------
 def main(levers: bool = True) -> dict[str, Any]:
     res: dict[str, Any] = {}
@@ -390,27 +407,14 @@ def main(levers: bool = True) -> dict[str, Any]:
     if levers:
         fp32 = c.memo("text-full-fp32", lambda: c.run_ours("text-full-fp32", "text", "full",
                                                            tr.text_overrides("full") + ["train.precision=fp32"]))
-        nogroup = c.memo("text-full-nogroup", lambda: c.run_ours("text-full-nogroup", "text", "full",
-                                                                 tr.text_overrides("full") + ["train.group_by_length=false"]))
-        slow_drop = c.memo("text-full-torch-dropout", lambda: c.run_ours(
-            "text-full-torch-dropout", "text", "full", tr.text_overrides("full") + ["train.fast_dropout=false"]))
-        res["lever_fast_dropout"] = {"on": ours_full, "off": slow_drop,
-                                     "loop_step_ratio_off_over_on": c.ratio(slow_drop["loop_step_s"], ours_full["loop_step_s"]),
-                                     "accuracy_delta": ours_full["accuracy"] - slow_drop["accuracy"]}
-        glibc_malloc = c.memo("text-full-glibc-malloc", lambda: c.run_ours(
-            "text-full-glibc-malloc", "text", "full", tr.text_overrides("full"), env={"TL_MALLOC_TUNING": "0"}))
-        res["lever_malloc"] = {"on": ours_full, "off": glibc_malloc,
-                               "loop_step_ratio_off_over_on": c.ratio(glibc_malloc["loop_step_s"], ours_full["loop_step_s"]),
-                               "peak_memory_mb": {"on": ours_full["peak_memory_mb"], "off": glibc_malloc["peak_memory_mb"]},
-                               "accuracy_delta": ours_full["accuracy"] - glibc_malloc["accuracy"]}
+        for key, run_name, extra, env in TEXT_LEVERS:
+            res[key] = _text_lever_off(ours_full, run_name, extra, env)
         res["lever_cpu_yield"] = {"on": res["f_playground"],
                                   "off": playground_latency(ours_full, env={"TL_CPU_YIELD": "0"})}
         res["lever_compile"] = compile_lever()
         res["lever_bf16"] = {"bf16": ours_full, "fp32": fp32,
                              "loop_step_ratio_fp32_over_bf16": c.ratio(fp32["loop_step_s"], ours_full["loop_step_s"]),
                              "accuracy_delta": ours_full["accuracy"] - fp32["accuracy"]}
-        res["lever_group_by_length"] = {"on": ours_full, "off": nogroup,
-                                        "loop_step_ratio_off_over_on": c.ratio(nogroup["loop_step_s"], ours_full["loop_step_s"])}
         # images train in fp32 on a CPU by default (hardware.use_bf16): the lever forces bf16 to show why
         img_bf16 = c.memo("image-full-bf16", lambda: c.run_ours("image-full-bf16", "image", "full",
                                                                 tr.image_overrides("full") + ["train.precision=bf16"]))
@@ -460,17 +464,12 @@ def print_tables(res: dict[str, Any]) -> None:
     if "lever_bf16" in res:
         lb = res["lever_bf16"]
         rows.append(["lever bf16: fp32/bf16 step time", lb["loop_step_ratio_fp32_over_bf16"], "", f"acc bf16 - fp32 = {lb['accuracy_delta']:+.3f}"])
-        rows.append(["lever length grouping: off/on step time", res["lever_group_by_length"]["loop_step_ratio_off_over_on"], "",
-                     f"acc off {res['lever_group_by_length']['off']['accuracy']:.3f}"])
-    if "lever_fast_dropout" in res:
-        lf = res["lever_fast_dropout"]
-        rows.append(["lever fast CPU dropout: off/on step time", lf["loop_step_ratio_off_over_on"], "",
-                     f"acc on - off = {lf['accuracy_delta']:+.3f} (one seed)"])
-    if "lever_malloc" in res:
-        lm = res["lever_malloc"]
-        rows.append(["lever malloc reuse: off/on step time", lm["loop_step_ratio_off_over_on"], "",
-                     f"peak RSS on {lm['peak_memory_mb']['on']:.0f} MB / off {lm['peak_memory_mb']['off']:.0f} MB; "
-                     f"acc on - off = {lm['accuracy_delta']:+.3f}"])
+    for key, title in TEXT_LEVER_TITLES.items():
+        if key in res:
+            lv = res[key]
+            rows.append([f"lever {title}: off/on step time", lv["loop_step_ratio_off_over_on"], "",
+                         f"acc on - off = {lv['accuracy_delta']:+.3f} (one seed); peak RSS on "
+                         f"{lv['peak_memory_mb']['on']:.0f} MB / off {lv['peak_memory_mb']['off']:.0f} MB"])
     if "lever_cpu_yield" in res:
         ly = res["lever_cpu_yield"]
         rows.append(["lever playground pre-empts CPU training: busy/idle", ly["on"]["ratio"], "",

@@ -20,9 +20,9 @@ def length_grouped_order(lengths: Sequence[int], batch_size: int, generator: tor
 
     Like transformers' length grouping (shuffle, cut into mega-batches of ``mega_batches`` batches, sort each by
     length), but the batches are then shuffled across the epoch. transformers keeps them in sorted order, so every
-    mega-batch walks from the longest to the shortest texts: a length curriculum repeated a few times per epoch that
-    cost about a point of accuracy on the movie-review bench. The longest batch still comes first, so running out
-    of memory happens at step one, not an hour in.
+    mega-batch walks from the longest to the shortest texts: a length curriculum repeated a few times per epoch,
+    which SGD has no reason to want (on the movie-review bench, one seed: 0.822 with it, 0.836 without). The longest
+    batch still comes first, so running out of memory happens at step one, not an hour in.
     """
     n = len(lengths)
     if n == 0:
@@ -45,8 +45,9 @@ def length_grouped_order(lengths: Sequence[int], batch_size: int, generator: tor
 
 
 class ShuffledLengthGroupedSampler(Sampler[int]):
-    """Sampler form of :func:`length_grouped_order`; a new order every epoch from torch's global RNG, which
-    accelerate seeds identically on every process so multi-GPU shards stay consistent."""
+    """Sampler form of :func:`length_grouped_order`; a new order every epoch from torch's global RNG. set_seed gives
+    every process the same state, so multi-GPU shards of the order stay consistent (the assumption transformers'
+    own LengthGroupedSampler makes too)."""
 
     def __init__(self, lengths: Sequence[int], batch_size: int, generator: torch.Generator | None = None):
         self.lengths, self.batch_size, self.generator = list(lengths), batch_size, generator

@@ -3,7 +3,9 @@
 Why: torch's CPU dropout draws one random number per element with ``bernoulli_``. In a bf16 MiniLM training step
 that was 14% of the whole training loop (py-spy on a real run, bench/README.md), more than all the layer norms,
 softmaxes and GELUs together. Here every 64-bit draw of the same torch generator gives four 15-bit uniforms, so
-the mask costs a quarter of the draws: 2.3-2.7x faster per dropout call, 25-45 ms less per step on a 2-core CPU.
+the mask costs a quarter of the draws: 2.3-2.7x faster per dropout call, and the RNG share of a profiled step fell
+to ~3%. Honest caveat: in whole-run A/B pairs on the bench's noisy 2-core VM the step time moved by less than the
+noise (off/on 0.97-1.09); the bench keeps measuring it (``train.fast_dropout=false`` is the off state).
 
 Same semantics as ``torch.nn.functional.dropout``: each element is zeroed with probability ``p`` (resolution
 1/32768) and the survivors are scaled by ``1 / (1 - p)``; seeded by torch's generator, so runs stay reproducible.

@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import runfiles as rf
 from .errors import UserError
@@ -190,11 +190,13 @@ def _plain_error(err: Exception) -> str:
 
 def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int:
     status("loading", progress=0.0, started=t0, error=None, stop_requested=False)
+    import numpy as np
     import torch
     from transformers import EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
     from . import models
     from .config import RunConfig
+    from .cpu_yield import YieldFlag, install_pause_points
     from .data import add_truncation_stats, load_task_data
     from .fast_dropout import cpu_fast_dropout
     from .features import FeatureDataset, FeatureModel, HeadModel, cache_key, cached_extract, extract, regroup_token_logits
@@ -209,15 +211,12 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     # CPU mostly free. TL_CPU_YIELD=0 turns it off (the bench's on/off lever).
     yield_flag = None
     if not torch.cuda.is_available() and os.environ.get("TL_CPU_YIELD", "1") != "0":
-        from .cpu_yield import YieldFlag
-
         yield_flag = YieldFlag.default()
 
     def yield_to_playground(module) -> None:
         if yield_flag is not None:
-            from .cpu_yield import install_pause_points
-
             install_pause_points(module, yield_flag)
+
     params = parse_params(cfg.method, cfg.method_params)
     tc = cfg.train
     set_seed(tc.seed)
@@ -296,8 +295,6 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     if text_like:
         # Evaluate in length order: batches of 64 random-length texts computed ~2x the real tokens. Predictions
         # go back to dataset order below, so eval_predictions.jsonl still lines up with the rows.
-        import numpy as np
-
         eval_order = np.argsort([len(ids) for ids in eval_ds["input_ids"]], kind="stable")
         eval_ds = eval_ds.select(eval_order)
     args = TrainingArguments(
@@ -399,7 +396,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> NoReturn:
     parser = argparse.ArgumentParser(prog="python -m tl_core.train", description=__doc__)
     parser.add_argument("run_dir")
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
@@ -413,13 +410,11 @@ def main(argv: list[str] | None = None) -> int:
 
         reuse_freed_memory()
     code = run(Path(ns.run_dir), ns.resume)
-    if os.environ.get("TL_FAST_EXIT", "1") != "0":
-        # Every file of the run is written and closed by now; tearing down the interpreter (freeing the model,
-        # datasets, thread pools) took another ~2 s of a 1-minute run. Flush and leave.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
+    # Every file of the run is written and closed by now; tearing down the interpreter (freeing the model,
+    # datasets, thread pools) took another ~2 s of a 1-minute run. Flush and leave.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
