@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import runfiles as rf
 from .errors import UserError
+from .registry import headline, metric_name
 
 
 def _progress_line(st: dict) -> str:
@@ -74,7 +75,8 @@ def cmd_runs(ns: argparse.Namespace) -> int:
 
     if ns.action == "list":
         for row in runs.list_runs(ns.runs_root):
-            metric = ", ".join(f"{k}={v:.3f}" for k, v in row["metrics"].items() if k in ("accuracy", "f1_macro", "f1"))
+            key, value = headline(row["task"], row["metrics"])
+            metric = f"{metric_name(key)}={value:.3f}" if value is not None else ""
             print(f"{row['run_dir']}\t{row['task']}\t{row['method']}\t{row['phase']}\t{metric}")
         return 0
     if not ns.run_dir:

@@ -18,38 +18,59 @@ TASKS = ("text", "image", "ner")
 METHODS = ("full", "lora", "features")
 
 
+def setting(default: Any = None, help: str = "", *, label: str = "", minimum: float | None = None,
+            maximum: float | None = None, above: float | None = None, choices: tuple[str, ...] = (),
+            tasks: tuple[str, ...] = (), **kw: Any) -> Any:
+    """A config field with what the UI and the checks need: ``label`` (shown as a form field when set), ``help``
+    (the field's hint), inclusive ``minimum``/``maximum``, an exclusive lower bound ``above``, allowed ``choices``,
+    and the ``tasks`` it applies to (empty: all). The form, the CLI and the trainer all read these."""
+    meta = {"help": help, "label": label, "minimum": minimum, "maximum": maximum, "above": above,
+            "choices": choices, "tasks": tasks}
+    if callable(default) and not isinstance(default, str):
+        return field(default_factory=default, metadata=meta, **kw)
+    return field(default=default, metadata=meta, **kw)
+
+
 @dataclass
 class DataConfig:
-    train_file: str | None = None  # file, folder or zip; None = the task's bundled sample
-    eval_file: str | None = None  # optional separate evaluation file; else a split of train_file
-    text_column: str | None = None  # text task; auto-detected when None
-    label_column: str | None = None  # text/image tasks; auto-detected when None
-    image_column: str | None = None  # image task with a CSV/JSONL index; auto-detected when None
-    eval_fraction: float = 0.2  # share of train_file held out when there is no eval_file
-    stratify: bool = True
-    seed: int = 42
-    max_rows: int | None = None  # cap on training rows (quick experiments); None = all
+    train_file: str | None = setting(None, "File, folder or zip; empty = the task's bundled sample.")
+    eval_file: str | None = setting(None, "Optional separate evaluation file; else a split of the training file.")
+    text_column: str | None = setting(None, "Text column (text task); auto-detected when empty.")
+    label_column: str | None = setting(None, "Label column (text and image tasks); auto-detected when empty.")
+    image_column: str | None = setting(None, "Image-path column of a CSV/JSONL index; auto-detected when empty.")
+    eval_fraction: float = setting(0.2, "Share held out for evaluation when there is no evaluation file.",
+                                   minimum=0.01, maximum=0.9)
+    stratify: bool = setting(True, "Same class mix in both parts.")
+    seed: int = setting(42, "Same seed, same split.", minimum=0, maximum=2**32 - 1)
+    max_rows: int | None = setting(None, "Cap on training rows for quick experiments; empty = all.", minimum=1)
 
 
 @dataclass
 class TrainConfig:
-    epochs: float = 3.0
-    batch_size: int = 16
-    eval_batch_size: int = 64
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    warmup: float = 0.06  # < 1: share of total steps; >= 1: number of steps
-    scheduler: str = "linear"  # linear | cosine | constant_with_warmup
-    max_length: int = 128  # text/NER: longer inputs are truncated
-    image_size: int = 224  # image: shorter side resized to this, centre-cropped square
-    early_stopping_patience: int = 0  # evaluations without improvement before stopping; 0 = off
-    precision: str = "auto"  # auto | bf16 | fp32 ; auto = bf16 where the hardware runs it fast
-    group_by_length: bool = True  # text: batch similar lengths together (less padding)
-    fast_dropout: bool = True  # CPU training: cheaper dropout masks, same rate and scaling (tl_core/fast_dropout.py)
-    logging_steps: int = 0  # 0 = auto: about 30 loss points per run, however short
-    save_total_limit: int = 2
-    seed: int = 42
-    max_steps: int = -1  # > 0 overrides epochs (smoke tests)
+    learning_rate: float = setting(5e-5, "Fine-tuning ~2e-5..1e-4; a head on features ~1e-3..1e-2.",
+                                   label="Learning rate", above=0, maximum=1)
+    epochs: float = setting(3.0, "Passes over the training data.", label="Epochs", above=0, maximum=1000)
+    batch_size: int = setting(16, "Lower it if memory runs out.", label="Batch size", minimum=1, maximum=4096)
+    max_length: int = setting(128, "Longer texts are cut.", label="Max length (tokens)", minimum=8, maximum=8192,
+                              tasks=("text", "ner"))
+    image_size: int = setting(224, "Images are resized to this.", label="Image size (px)", minimum=32, maximum=1024,
+                              tasks=("image",))
+    early_stopping_patience: int = setting(0, "Epochs without improvement before stopping; 0 = off.",
+                                           label="Early-stopping patience", minimum=0, maximum=1000)
+    scheduler: str = setting("linear", "How the rate decays.", label="LR schedule",
+                             choices=("linear", "cosine", "constant_with_warmup"))
+    warmup: float = setting(0.06, "< 1: share of steps; >= 1: number of steps.", label="Warmup", minimum=0)
+    eval_batch_size: int = setting(64, "Batch size for evaluation and feature extraction.", minimum=1, maximum=4096)
+    weight_decay: float = setting(0.01, "L2-style weight decay of AdamW.", minimum=0, maximum=1)
+    precision: str = setting("auto", "auto = bf16 where the hardware runs it fast.", choices=("auto", "bf16", "fp32"))
+    group_by_length: bool = setting(True, "Text: batch similar lengths together (less padding).")
+    logging_steps: int = setting(0, "0 = auto: about 30 loss points per run, however short.", minimum=0)
+    save_total_limit: int = setting(2, "Checkpoints kept.", minimum=1, maximum=100)
+    seed: int = setting(42, "Seed of initialisation and data order.", minimum=0, maximum=2**32 - 1)
+    max_steps: int = setting(-1, "> 0 overrides epochs (smoke tests); -1 = off.", minimum=-1)
+    cpu_yield: bool = setting(True, "CPU runs pause for the milliseconds a playground prediction takes.")
+    profile_steps: int = setting(0, "> 0: torch.profiler over this many steps, table in the run's profile.txt.",
+                                 minimum=0)
 
 
 @dataclass
@@ -74,6 +95,9 @@ class RunConfig:
             self.train = _build(TrainConfig, self.train, "train")
         if self.method_params is None:
             self.method_params = {}
+        from .methods import parse_params  # methods imports this module: import when first used
+
+        parse_params(self.method, self.method_params)  # the CLI refuses the same bad values as the page
 
     # --- (de)serialisation -------------------------------------------------
     @classmethod
@@ -131,8 +155,9 @@ class RunConfig:
         return RunConfig.from_dict(raw)
 
 
-def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
-    """Instantiate a dataclass from a dict, rejecting unknown keys and coercing simple types."""
+def build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
+    """The one dict -> dataclass converter (config sections and method params): unknown keys are errors that
+    name the key, values are coerced to the field's type and checked against its range and choices."""
     if not isinstance(raw, dict):
         raise ConfigError(f"'{prefix or 'config'}' must be a mapping, got {type(raw).__name__}.")
     known = {f.name: f for f in fields(cls)}
@@ -141,15 +166,19 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
         where = f" in '{prefix}'" if prefix else ""
         raise ConfigError(
             f"Unknown config key{'s' if len(unknown) > 1 else ''}{where}: {', '.join(unknown)}. "
-            f"Allowed: {', '.join(known)}."
+            f"Allowed: {', '.join(known) or 'none'}."
         )
     values: dict[str, Any] = {}
     for name, value in raw.items():
-        values[name] = _coerce(known[name], value, f"{prefix}.{name}" if prefix else name)
+        key = f"{prefix}.{name}" if prefix else name
+        values[name] = check_range(known[name], _coerce(known[name], value, key), key)
     try:
         return cls(**values)
     except TypeError as err:  # a required key is missing
         raise ConfigError(f"Incomplete config: {err}") from None
+
+
+_build = build  # RunConfig's own name for it
 
 
 def _coerce(f: dataclasses.Field, value: Any, key: str) -> Any:
@@ -158,24 +187,53 @@ def _coerce(f: dataclasses.Field, value: Any, key: str) -> Any:
         return value
     try:
         if kind.startswith("float"):
+            if isinstance(value, bool):
+                raise ValueError
             return float(value)
         if kind.startswith("int"):
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)
         if kind.startswith("bool"):
-            if isinstance(value, str):
-                if value.lower() in ("true", "yes", "1"):
-                    return True
-                if value.lower() in ("false", "no", "0"):
-                    return False
-                raise ValueError
-            return bool(value)
+            return _to_bool(value)
         if kind.startswith("str"):
             return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"'{key}' must be {kind.split(' ')[0]}, got {value!r}.") from None
     return value
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(value)
+
+
+def check_range(f: dataclasses.Field, value: Any, key: str) -> Any:
+    """Refuse a value outside the field's declared range or choices, naming the allowed values."""
+    meta = f.metadata
+    if value is None or isinstance(value, bool) or not meta:
+        return value
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"'{key}' must be one of {', '.join(meta['choices'])}; got {value!r}.")
+    if isinstance(value, (int, float)):
+        low, high, above = meta.get("minimum"), meta.get("maximum"), meta.get("above")
+        if value != value or (above is not None and value <= above) or (low is not None and value < low) \
+                or (high is not None and value > high):
+            raise ConfigError(f"'{key}' must be {_describe_range(low, high, above)}; got {value!r}.")
+    return value
+
+
+def _describe_range(low: float | None, high: float | None, above: float | None) -> str:
+    lower = f"greater than {above:g}" if above is not None else (f"at least {low:g}" if low is not None else "")
+    upper = f"at most {high:g}" if high is not None else ""
+    return " and ".join(filter(None, [lower, upper])) or "a number"
 
 
 def load_preset(task: str, method: str, presets_dir: str | Path | None = None) -> RunConfig:

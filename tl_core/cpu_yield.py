@@ -42,9 +42,9 @@ class YieldFlag:
 
     @classmethod
     def default(cls) -> "YieldFlag":
-        from .runs import tl_home
+        from .paths import home
 
-        return cls(tl_home() / FILE_NAME)
+        return cls(home() / FILE_NAME)
 
     def until(self) -> float:
         return struct.unpack_from(_FORMAT, self._map)[0]

@@ -16,10 +16,10 @@ from typing import Any
 from . import runfiles as rf
 from .config import DataConfig, RunConfig, TrainConfig, load_preset
 from .errors import ConfigError, DataError, UserError
+from .registry import METHOD_ORDER, TASK_ORDER, headline, metric_name  # noqa: F401 - re-exported for the UI
+from .tasks.token_classification import bio_spans
 from .workspace import Workspace
 
-TASK_ORDER = ("text", "image", "ner")
-METHOD_ORDER = ("features", "lora", "full")
 METHOD_WHEN = {
     "features": "**When:** small data (tens to a few hundred examples per class) that looks like what the model "
                 "was pretrained on. Fastest: the model runs once, only a small head learns.",
@@ -134,7 +134,7 @@ def inspect_data(ws: Workspace, task: str, data: DataConfig) -> dict[str, Any]:
         headers = ["sentence", "entities"]
         for i in range(n):
             tokens, tags = ds[i]["tokens"], [td.labels[t] for t in ds[i]["tags"]]
-            ents = "; ".join(f"{' '.join(tokens[a:b + 1])} ({k})" for k, a, b in _spans(tags))
+            ents = "; ".join(f"{' '.join(tokens[a:b + 1])} ({k})" for k, a, b in bio_spans(tags))
             preview.append([_clip(" ".join(tokens), 160), ents or "-"])
     return {
         "ok": report["ok"],
@@ -168,22 +168,6 @@ def stats_rows(stats: dict[str, Any]) -> list[list[str]]:
 def _clip(text: str, n: int) -> str:
     text = str(text)
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _spans(tags: list[str]) -> list[tuple[str, int, int]]:
-    spans: list[list[Any]] = []
-    current: list[Any] | None = None
-    for i, tag in enumerate(tags):
-        prefix, _, kind = str(tag).partition("-")
-        if tag == "O" or not kind:
-            current = None
-            continue
-        if prefix == "B" or current is None or current[0] != kind:
-            current = [kind, i, i]
-            spans.append(current)
-        else:
-            current[2] = i
-    return [tuple(s) for s in spans]  # type: ignore[misc]
 
 
 # --- settings <-> config ----------------------------------------------------------------------------------------
@@ -307,15 +291,9 @@ def active_run(ws: Workspace) -> str | None:
     return None
 
 
-def headline(task: str, metrics: dict[str, Any]) -> tuple[str, float | None]:
-    key = "f1" if task == "ner" else "accuracy"
-    value = metrics.get(key)
-    return key, float(value) if isinstance(value, (int, float)) else None
-
-
 def run_label(row: dict[str, Any]) -> str:
     key, value = headline(row["task"], row.get("metrics") or {})
-    score = f" · {key} {value:.3f}" if value is not None else ""
+    score = f" · {metric_name(key)} {value:.3f}" if value is not None else ""
     return f"{row['name']} · {row['phase']}{score}"
 
 

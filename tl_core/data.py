@@ -30,7 +30,9 @@ from PIL import Image, ImageOps
 
 from .config import DataConfig
 from .errors import DataError
-from .samples import default_home, sample_path
+from . import paths
+from .samples import sample_path
+from .tasks.token_classification import bio_spans
 
 TABLE_EXTS = (".csv", ".tsv", ".tab", ".json", ".jsonl", ".ndjson", ".parquet", ".pq")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm")
@@ -521,7 +523,7 @@ def _extract_cached(zip_path: Path, work_dir: Path | None) -> Path:
     with open(zip_path, "rb") as fh:
         for block in iter(lambda: fh.read(1024 * 1024), b""):
             digest.update(block)
-    base = (work_dir or default_home()) / "extracted"
+    base = work_dir / "extracted" if work_dir else paths.extracted_root()
     dest = base / f"{zip_path.stem}-{digest.hexdigest()[:16]}"
     if dest.is_dir():
         return dest
@@ -898,22 +900,11 @@ def _check_labels(train: pd.DataFrame, eval_rows: pd.DataFrame, task: str, repor
     return labels
 
 
-def _entities(tags: list[str]) -> list[str]:
-    """Entity types in one tag sequence (an I- after a different type starts a new entity)."""
-    found, prev = [], "O"
-    for tag in tags:
-        prefix, _, kind = tag.partition("-")
-        if tag != "O" and kind and (prefix in ("B", "S", "U") or prev in ("O",) or prev.partition("-")[2] != kind):
-            found.append(kind)
-        prev = tag
-    return found
-
-
 def _check_tags(train: pd.DataFrame, eval_rows: pd.DataFrame, report: ValidationReport) -> list[str]:
     stats = report.stats
     tag_counts = {split: Counter(t for tags in rows["y"] for t in tags)
                   for split, rows in (("train", train), ("eval", eval_rows))}
-    entity_counts = {split: dict(sorted(Counter(e for tags in rows["y"] for e in _entities(tags)).items()))
+    entity_counts = {split: dict(sorted(Counter(e for tags in rows["y"] for e, _, _ in bio_spans(tags)).items()))
                      for split, rows in (("train", train), ("eval", eval_rows))}
     labels = sorted(set(tag_counts["train"]) | set(tag_counts["eval"]) | {"O"}, key=_ner_label_order)
     stats["tag_counts"] = {s: {t: c[t] for t in labels if c[t]} for s, c in tag_counts.items()}

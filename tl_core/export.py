@@ -17,6 +17,7 @@ import yaml
 
 from . import runfiles as rf
 from .errors import UserError
+from .registry import method_title, task_title
 
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 BUNDLED_SOURCES = {  # where the offline models come from, for the card's base_model
@@ -24,9 +25,6 @@ BUNDLED_SOURCES = {  # where the offline models come from, for the card's base_m
     "bundled:efficientnet-lite0": "timm/efficientnet_lite0 (ImageNet)",
 }
 PIPELINE_TAGS = {"text": "text-classification", "ner": "token-classification", "image": "image-classification"}
-TASK_TITLES = {"text": "Text classification", "ner": "Named-entity recognition", "image": "Image classification"}
-METHOD_TITLES = {"full": "full fine-tuning", "lora": "LoRA (parameter-efficient fine-tuning)",
-                 "features": "feature extraction (frozen backbone, trained linear head)"}
 
 
 def _finished(run_dir: Path) -> dict[str, Any]:
@@ -83,9 +81,9 @@ def model_card(run_dir: Path) -> str:
     lines = [
         "---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
         f"# {cfg.get('name') or run_dir.name}", "",
-        f"{TASK_TITLES.get(task, task)} model trained with the transfer-learning dashboard.", "",
+        f"{task_title(task)} model trained with the transfer-learning dashboard.", "",
         "## Base model", "", f"- **Base model:** `{base}`" + (f" (`{model_ref}`)" if base != model_ref else ""),
-        f"- **Method:** {METHOD_TITLES.get(method, method)}",
+        f"- **Method:** {method_title(method)}",
         f"- **Parameters:** {params.get('trainable', 0):,} trainable of {params.get('total', 0):,}", "",
         "## Data", "",
         f"- **Source:** {stats.get('source') or (cfg.get('data') or {}).get('train_file') or 'bundled sample'}",

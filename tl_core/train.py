@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import runfiles as rf
+from . import runfiles as rf, settings
 from .errors import UserError
 
 
@@ -31,7 +31,7 @@ def _callback_class():
     class _RunCallback(TrainerCallback):
         """Writes metrics.jsonl / status.json and honours stop requests at the next step."""
 
-        def __init__(self, run_dir: Path, batch_size: int, is_main: bool, yield_flag=None):
+        def __init__(self, run_dir: Path, batch_size: int, is_main: bool, yield_flag=None, profile_steps: int = 0):
             self.run_dir, self.batch_size, self.is_main = run_dir, batch_size, is_main
             self.yield_flag = yield_flag  # pause points between the step's unhooked parts (cpu_yield.py)
             self.t_start = self.t_last_log = time.time()
@@ -40,7 +40,7 @@ def _callback_class():
             self.stopped = False
             self.skip_final = True
             # TL_PROFILE_STEPS=N: torch.profiler over N steps from the 10th, op table to RUN_DIR/profile.txt
-            self.profile_steps = int(os.environ.get("TL_PROFILE_STEPS", "0") or 0) if is_main else 0
+            self.profile_steps = profile_steps if is_main else 0
             self.profiler = None
             self.first_step = 0
 
@@ -198,7 +198,6 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     from .config import RunConfig
     from .cpu_yield import YieldFlag, install_pause_points
     from .data import add_truncation_stats, load_task_data
-    from .fast_dropout import cpu_fast_dropout
     from .features import FeatureDataset, FeatureModel, HeadModel, cache_key, cached_extract, extract, regroup_token_logits
     from .hardware import peak_memory_mb, use_bf16
     from .methods import apply_lora, count_parameters, params_dict, parse_params
@@ -209,8 +208,9 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
 
     # CPU only: there the playground and training fight over the same cores (cpu_yield.py). GPU runs leave the
     # CPU mostly free. TL_CPU_YIELD=0 turns it off (the bench's on/off lever).
+    tc = cfg.train
     yield_flag = None
-    if not torch.cuda.is_available() and os.environ.get("TL_CPU_YIELD", "1") != "0":
+    if not torch.cuda.is_available() and tc.cpu_yield:
         yield_flag = YieldFlag.default()
 
     def yield_to_playground(module) -> None:
@@ -249,7 +249,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
             pooling = "mean" if models.is_sentence_transformer(resolved) else "cls"
         key_parts = dict(model=models.model_fingerprint(cfg.model, cfg.revision), task=cfg.task, pooling=pooling,
                          max_length=tc.max_length, image_size=tc.image_size, data=data.data_hash, bf16=bf16)
-        cache_dir = Path(os.environ.get("TL_FEATURE_CACHE") or run_dir / "feature_cache")
+        cache_dir = Path(settings.FEATURE_CACHE.get() or run_dir / "feature_cache")
         tensors, hits = {}, {}
         for split, ds, share in (("train", train_ds, 0.8), ("eval", eval_ds, 0.2)):
             base = 0.0 if split == "train" else 0.8
@@ -324,7 +324,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
         train_sampling_strategy="group_by_length" if (text_like and tc.group_by_length) else "random",
         remove_unused_columns=False,  # preprocess() already keeps only model inputs (images: cached "pixels")
     )
-    callback = _callback_class()(run_dir, tc.batch_size, is_main, yield_flag)
+    callback = _callback_class()(run_dir, tc.batch_size, is_main, yield_flag, tc.profile_steps)
     callback.skip_final = tc.early_stopping_patience <= 0
     callbacks = [callback]
     if tc.early_stopping_patience > 0:
@@ -335,8 +335,7 @@ def _train(run_dir: Path, resume: bool, status, is_main: bool, t0: float) -> int
     checkpoint = rf.last_checkpoint(run_dir) if resume else None
     status("training", progress=0.0, resumed_from=str(checkpoint) if checkpoint else None, params=counts)
     t_train = time.time()
-    with cpu_fast_dropout(tc.fast_dropout and not torch.cuda.is_available()):
-        train_out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    train_out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.time() - t_train
 
     if callback.stopped:
@@ -402,13 +401,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     parser.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint")
     ns = parser.parse_args(argv)
     # Training is a background job: a lower CPU priority keeps the UI and playground responsive on small machines.
-    nice = int(os.environ.get("TL_TRAIN_NICE", "0"))
+    nice = int(settings.TRAIN_NICE.get())
     if nice > 0:
         os.nice(nice)
-    if os.environ.get("TL_MALLOC_TUNING", "1") != "0":  # "0": glibc defaults (the bench's on/off lever)
-        from .hardware import reuse_freed_memory
-
-        reuse_freed_memory()
     code = run(Path(ns.run_dir), ns.resume)
     # Every file of the run is written and closed by now; tearing down the interpreter (freeing the model,
     # datasets, thread pools) took another ~2 s of a 1-minute run. Flush and leave.

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import paths, settings
 from .errors import UserError
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
@@ -25,14 +26,8 @@ USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")  # Hub user and o
 USER_PREFIX = "u-"
 
 
-def home() -> Path:
-    """The app's data folder (``$TL_HOME``, default ``~/.cache/tl_dashboard``)."""
-    env = os.environ.get("TL_HOME")
-    return (Path(env).expanduser() if env else Path.home() / ".cache" / "tl_dashboard").resolve()
-
-
 def sessions_root() -> Path:
-    return home() / "sessions"
+    return paths.sessions_root()
 
 
 def new_session_id() -> str:
@@ -49,7 +44,7 @@ def oauth_enabled(env: Any = None) -> bool:
     Anywhere else (``python app.py`` on a laptop) sign-in is off and the identity lives in the browser only.
     """
     env = os.environ if env is None else env
-    return bool(env.get("SPACE_ID") and env.get("OAUTH_CLIENT_ID"))
+    return bool(env.get(settings.SPACE_ID.name) and env.get(settings.OAUTH_CLIENT_ID.name))
 
 
 def user_session_id(username: str) -> str:
@@ -87,7 +82,7 @@ def is_valid_id(session_id: Any) -> bool:
 
 def browser_secret() -> str:
     """The key that encrypts the id in the browser's storage, persisted so ids survive app restarts."""
-    path = home() / ".browser_secret"
+    path = paths.home() / ".browser_secret"
     try:
         value = path.read_text(encoding="utf-8").strip()
         if len(value) >= 32:

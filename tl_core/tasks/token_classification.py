@@ -25,20 +25,11 @@ def align_labels(word_ids: list[int | None], word_tags: list[int]) -> list[int]:
 
 
 def bio_spans(tags: list[str]) -> list[tuple[str, int, int]]:
-    """(type, first word, last word) for each entity; an I- after O or another type starts a new entity."""
-    spans: list[tuple[str, int, int]] = []
-    current: list[Any] | None = None
-    for i, tag in enumerate(tags):
-        prefix, _, kind = tag.partition("-")
-        if tag == "O" or not kind:
-            current = None
-            continue
-        if prefix == "B" or current is None or current[0] != kind:
-            current = [kind, i, i]
-            spans.append(current)  # type: ignore[arg-type]
-        else:
-            current[2] = i
-    return [tuple(s) for s in spans]  # type: ignore[misc]
+    """(type, first word, last word) for each entity, decoded by seqeval (BIO/IOBES; an I- after O or another
+    type starts a new entity): the same decoding the entity scores use."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    return [(kind, first, last) for kind, first, last in get_entities([str(t) for t in tags])]
 
 
 class TokenClassification(Task):
