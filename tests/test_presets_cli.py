@@ -41,7 +41,7 @@ def test_cli_train_status_list_and_predict(tmp_path, tl_home, capsys):
 
     assert cli(["--runs-root", str(tmp_path), "runs", "list"]) == 0
     listing = capsys.readouterr().out
-    assert "cli-run" in listing and "done" in listing and "accuracy=" in listing
+    assert "cli-run" in listing and "done" in listing and "macro F1=" in listing
 
     assert cli(["runs", "status", str(run_dir)]) == 0
     assert json.loads(capsys.readouterr().out)["phase"] == "done"
