@@ -105,6 +105,18 @@ def cmd_predict(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(ns: argparse.Namespace) -> int:
+    from . import export
+
+    if not ns.out and not ns.demo:
+        raise UserError("Say where to write: --out DIR for the model, --demo DIR for a standalone demo app.")
+    if ns.out:
+        print(export.export_model(ns.run_dir, ns.out, merge=ns.merge))
+    if ns.demo:
+        print(export.export_demo(ns.run_dir, ns.demo))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer learning from the command line.")
     parser.add_argument("--runs-root", type=Path, default=None, help="folder holding runs (default: $TL_HOME/runs)")
@@ -131,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("input", help="a text, an image path, or a file/folder/zip to score in batch (CSV out)")
     pr.add_argument("--column", help="text column of a batch file (default: detected)")
     pr.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("export", help="write a finished run as a portable model folder (and/or a demo app)")
+    ex.add_argument("run_dir")
+    ex.add_argument("--out", help="folder for the model (loads with transformers / peft / sentence-transformers)")
+    ex.add_argument("--demo", help="folder for a standalone Gradio demo app of the model")
+    ex.add_argument("--merge", action=argparse.BooleanOptionalAction, default=True,
+                    help="LoRA: put the merged model at the top level (default) besides adapter/")
+    ex.set_defaults(func=cmd_export)
     return parser
 
 

@@ -48,6 +48,22 @@ class Predictor:
         model.to(device).eval()
         return cls(task, model, processor, cfg, meta["labels"], run_dir)
 
+    @classmethod
+    def from_export(cls, folder: str | Path, config: RunConfig) -> Predictor:
+        """A predictor over an exported transformers folder, loaded the standard way (``AutoModelFor…``), with the
+        app's own preprocessing: what the export check compares against the run."""
+        import json
+
+        from . import models
+        from .registry import get_task
+
+        folder = Path(folder)
+        id2label = json.loads((folder / "config.json").read_text())["id2label"]
+        labels = [id2label[str(i)] for i in range(len(id2label))]
+        processor = models.load_processor(config.task, str(folder))
+        model = models.load_model(config.task, str(folder), labels).eval()
+        return cls(get_task(config.task), model, processor, config, labels, folder)
+
     def predict(self, inputs: Any, top_k: int = 5) -> Any:
         """One input -> one dict; a list -> a list of dicts."""
         single = not isinstance(inputs, (list, tuple))
