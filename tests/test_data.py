@@ -1,4 +1,5 @@
 """tl_core.data: formats, column detection, validation report, splits, images, zips, NER, hashing, samples."""
+
 from __future__ import annotations
 
 import io
@@ -16,6 +17,7 @@ from tl_core.config import DataConfig
 from tl_core.data import (
     ValidationReport,
     add_truncation_stats,
+    archives,
     detect_columns,
     load_rgb,
     load_task_data,
@@ -25,10 +27,26 @@ from tl_core.data import (
 from tl_core.errors import DataError
 from tl_core.samples import sample_path
 
-POS = ["great phone, love it", "works perfectly", "excellent value", "really happy with it", "best purchase ever",
-       "would buy again", "fantastic quality", "superb battery"]
-NEG = ["broke after a day", "terrible support", "waste of money", "very disappointed", "awful screen",
-       "returned it", "cheap plastic junk", "never again"]
+POS = [
+    "great phone, love it",
+    "works perfectly",
+    "excellent value",
+    "really happy with it",
+    "best purchase ever",
+    "would buy again",
+    "fantastic quality",
+    "superb battery",
+]
+NEG = [
+    "broke after a day",
+    "terrible support",
+    "waste of money",
+    "very disappointed",
+    "awful screen",
+    "returned it",
+    "cheap plastic junk",
+    "never again",
+]
 
 
 def _frame(n_per_class: int = 8) -> pd.DataFrame:
@@ -76,11 +94,17 @@ def test_text_formats_and_detection(tmp_path: Path, suffix: str) -> None:
 
 
 def test_detect_columns_by_content_and_name() -> None:
-    df = pd.DataFrame({"id": range(8), "blurb": [f"a long and unique sentence number {i}" for i in range(8)],
-                       "kind": ["a", "b"] * 4})
+    df = pd.DataFrame(
+        {"id": range(8), "blurb": [f"a long and unique sentence number {i}" for i in range(8)], "kind": ["a", "b"] * 4}
+    )
     assert detect_columns(df, "text") == {"text": "blurb", "label": "kind"}
-    df2 = pd.DataFrame({"review_title": ["ok"] * 4, "review_text": ["a much longer text here", "b", "c", "d"],
-                        "sentiment": [0, 1, 0, 1]})
+    df2 = pd.DataFrame(
+        {
+            "review_title": ["ok"] * 4,
+            "review_text": ["a much longer text here", "b", "c", "d"],
+            "sentiment": [0, 1, 0, 1],
+        }
+    )
     assert detect_columns(df2, "text") == {"text": "review_text", "label": "sentiment"}
 
 
@@ -92,8 +116,14 @@ def test_int_labels_become_sorted_names(tmp_path: Path) -> None:
 
 
 def test_column_override_and_bad_override(tmp_path: Path) -> None:
-    df = pd.DataFrame({"a": [f"first text {i}" for i in range(10)], "b": [f"second {i}" for i in range(10)],
-                       "c": ["x", "y"] * 5, "label": ["p", "q"] * 5})
+    df = pd.DataFrame(
+        {
+            "a": [f"first text {i}" for i in range(10)],
+            "b": [f"second {i}" for i in range(10)],
+            "c": ["x", "y"] * 5,
+            "label": ["p", "q"] * 5,
+        }
+    )
     path = _write(df, tmp_path / "a.csv")
     td = _load("text", tmp_path, train_file=str(path), text_column="b", label_column="c")
     assert td.columns == {"text": "b", "label": "c"}
@@ -105,8 +135,9 @@ def test_column_override_and_bad_override(tmp_path: Path) -> None:
 
 def test_separate_eval_file(tmp_path: Path) -> None:
     train = _write(_frame(), tmp_path / "train.csv")
-    ev = _write(pd.DataFrame({"review_text": ["fine product", "bad product"], "opinion": ["pos", "neg"]}),
-                tmp_path / "eval.csv")
+    ev = _write(
+        pd.DataFrame({"review_text": ["fine product", "bad product"], "opinion": ["pos", "neg"]}), tmp_path / "eval.csv"
+    )
     td = _load("text", tmp_path, train_file=str(train), eval_file=str(ev))
     assert len(td.train) == 16 and len(td.eval) == 2
     assert td.eval["text"] == ["fine product", "bad product"]
@@ -205,8 +236,9 @@ def test_all_errors_in_one_message(tmp_path: Path) -> None:
 
 def test_validate_only_returns_report(tmp_path: Path) -> None:
     df = pd.DataFrame({"text": [f"t {i}" for i in range(6)], "label": ["same"] * 6})
-    td = load_task_data("text", DataConfig(train_file=str(_write(df, tmp_path / "a.csv"))), tmp_path,
-                        validate_only=True)
+    td = load_task_data(
+        "text", DataConfig(train_file=str(_write(df, tmp_path / "a.csv"))), tmp_path, validate_only=True
+    )
     assert len(td.report.errors) == 1 and td.report.to_dict()["ok"] is False
     json.dumps(td.report.to_dict())
 
@@ -219,8 +251,10 @@ def test_duplicates_overlap_and_empty_rows(tmp_path: Path) -> None:
     stats, warnings = td.report.stats, _messages(td.report, "warning")
     assert stats["empty_rows"] == 2 and "2 rows of a.csv with an empty text or label were skipped" in warnings
     assert stats["duplicates"] == 3 and "3 duplicate texts" in warnings
-    ev = _write(pd.DataFrame({"review_text": [POS[0], NEG[0], "new one"], "opinion": ["pos", "neg", "neg"]}),
-                tmp_path / "eval.csv")
+    ev = _write(
+        pd.DataFrame({"review_text": [POS[0], NEG[0], "new one"], "opinion": ["pos", "neg", "neg"]}),
+        tmp_path / "eval.csv",
+    )
     td = _load("text", tmp_path, train_file=str(_write(_frame(), tmp_path / "b.csv")), eval_file=str(ev))
     assert td.report.stats["overlap"] == 2
     assert "2 evaluation examples also appear in the training data" in _messages(td.report, "warning")
@@ -288,8 +322,9 @@ def test_image_csv_index_with_relative_paths(tmp_path: Path) -> None:
     root = tmp_path / "shots"
     for i in range(6):
         _png(root / "img" / f"{i}.png", 30 * i)
-    pd.DataFrame({"filename": [f"img/{i}.png" for i in range(6)] + ["img/missing.png"],
-                  "category": ["a", "b"] * 3 + ["a"]}).to_csv(root / "index.csv", index=False)
+    pd.DataFrame(
+        {"filename": [f"img/{i}.png" for i in range(6)] + ["img/missing.png"], "category": ["a", "b"] * 3 + ["a"]}
+    ).to_csv(root / "index.csv", index=False)
     td = _load("image", tmp_path, train_file=str(root / "index.csv"), eval_fraction=0.34)
     assert td.columns == {"image": "filename", "label": "category"}
     assert len(td.train) + len(td.eval) == 6 and "missing.png" in _messages(td.report, "warning")
@@ -345,7 +380,7 @@ def test_zip_traversal_symlink_and_size_rejected(tmp_path: Path, monkeypatch: py
     link = tmp_path / "link.zip"
     with zipfile.ZipFile(link, "w") as zf:
         info = zipfile.ZipInfo("l")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(DataError, match="symbolic link"):
         safe_extract_zip(link, tmp_path / "out")
@@ -354,7 +389,7 @@ def test_zip_traversal_symlink_and_size_rejected(tmp_path: Path, monkeypatch: py
         zf.writestr("zeros.bin", b"\0" * 200_000)
     with pytest.raises(DataError, match="limit"):
         safe_extract_zip(bomb, tmp_path / "out", max_total_bytes=100_000)
-    monkeypatch.setattr(data_mod, "_BOMB_MIN_BYTES", 1000)
+    monkeypatch.setattr(archives, "_BOMB_MIN_BYTES", 1000)  # read where the zip check runs
     with pytest.raises(DataError, match="zip bomb"):
         safe_extract_zip(bomb, tmp_path / "out")
     # and through load_task_data it is a reported error, not a crash
@@ -399,10 +434,12 @@ def test_conll_space_tab_and_docstart(tmp_path: Path) -> None:
 
 def test_ner_jsonl_and_i_without_b(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
-    recs = [{"tokens": ["Paris", "is", "nice"], "tags": ["B-LOC", "O", "O"]},
-            {"tokens": ["the", "Big", "Apple"], "tags": ["O", "I-LOC", "I-LOC"]},
-            {"tokens": ["Bob", "ran"], "tags": ["B-PER", "O"]},
-            {"tokens": ["Ann", "Lee", "sat"], "tags": ["B-PER", "I-PER", "O"]}]
+    recs = [
+        {"tokens": ["Paris", "is", "nice"], "tags": ["B-LOC", "O", "O"]},
+        {"tokens": ["the", "Big", "Apple"], "tags": ["O", "I-LOC", "I-LOC"]},
+        {"tokens": ["Bob", "ran"], "tags": ["B-PER", "O"]},
+        {"tokens": ["Ann", "Lee", "sat"], "tags": ["B-PER", "I-PER", "O"]},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in recs))
     td = _load("ner", tmp_path, train_file=str(path), eval_fraction=0.25)
     assert td.columns == {"tokens": "tokens", "tags": "tags"}
@@ -413,8 +450,12 @@ def test_ner_jsonl_and_i_without_b(tmp_path: Path) -> None:
 
 def test_ner_token_tag_mismatch_errors(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
-    path.write_text(json.dumps({"tokens": ["a", "b"], "tags": ["O", "B-X"]}) + "\n"
-                    + json.dumps({"tokens": ["a", "b", "c"], "tags": ["O"]}) + "\n")
+    path.write_text(
+        json.dumps({"tokens": ["a", "b"], "tags": ["O", "B-X"]})
+        + "\n"
+        + json.dumps({"tokens": ["a", "b", "c"], "tags": ["O"]})
+        + "\n"
+    )
     msg = _error_of(tmp_path, "ner", train_file=str(path))
     assert "Line 2 of a.jsonl has 3 tokens but 1 tags" in msg
     conll = tmp_path / "b.conll"
@@ -444,3 +485,27 @@ def test_bundled_samples_load(task: str, tl_home: Path) -> None:
         assert len(td.labels) == 5
     if task == "ner":
         assert td.labels[0] == "O" and {"B-PER", "B-ORG", "B-LOC", "B-MISC"} <= set(td.labels)
+
+
+def test_names_other_modules_import_stay_on_the_package() -> None:
+    """tl_core.data is a package of modules; the names the rest of the project imports live on the package."""
+    import importlib
+
+    pkg = importlib.import_module("tl_core.data")
+    wanted = {
+        "TABLE_EXTS",
+        "IMAGE_EXTS",
+        "TaskData",
+        "ValidationReport",
+        "Problem",
+        "load_task_data",
+        "read_table",
+        "detect_columns",
+        "load_rgb",
+        "safe_extract_zip",
+        "sort_labels",
+        "add_truncation_stats",
+    }
+    assert wanted <= set(pkg.__all__)
+    assert all(getattr(pkg, name) is not None for name in pkg.__all__)
+    assert not hasattr(pkg, "_hashable_nunique")
