@@ -146,8 +146,11 @@ def test_lora_adapter_loads_in_peft_on_its_base(task, finished, assets, tmp_path
     cfg["base_model_name_or_path"] = str(assets["vit" if task == "image" else "bert"])
     (local / "adapter_config.json").write_text(json.dumps(cfg))
     labels = json.loads((local / "labels.json").read_text())
-    maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-            "label2id": {name: i for i, name in enumerate(labels)}}
+    maps = {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {name: i for i, name in enumerate(labels)},
+    }
     if task == "image":  # peft has no image AutoPeft class: the base class plus PeftModel
         from peft import PeftModel
         from transformers import AutoModelForImageClassification
@@ -157,8 +160,9 @@ def test_lora_adapter_loads_in_peft_on_its_base(task, finished, assets, tmp_path
     else:
         import peft
 
-        cls = getattr(peft, {"text": "AutoPeftModelForSequenceClassification",
-                             "ner": "AutoPeftModelForTokenClassification"}[task])
+        cls = getattr(
+            peft, {"text": "AutoPeftModelForSequenceClassification", "ner": "AutoPeftModelForTokenClassification"}[task]
+        )
         model = cls.from_pretrained(str(local), **maps)
     merged = model.merge_and_unload().eval()
     predictor = Predictor.from_run(run_dir)
@@ -173,8 +177,9 @@ def _flatten(preds: list, task: str) -> list:
     return preds
 
 
-@pytest.mark.parametrize("task,method", [("text", "full"), ("ner", "lora"), ("text", "features"),
-                                         ("image", "features")])
+@pytest.mark.parametrize(
+    "task,method", [("text", "full"), ("ner", "lora"), ("text", "features"), ("image", "features")]
+)
 def test_card_metadata_and_its_load_snippet_runs(task, method, finished, tmp_path):
     from huggingface_hub import ModelCard
 
@@ -185,16 +190,22 @@ def test_card_metadata_and_its_load_snippet_runs(task, method, finished, tmp_pat
     key = "f1" if task == "ner" else "f1_macro"
     [result] = card.data.eval_results
     assert result.metric_type == key and result.metric_value == pytest.approx(results["metrics"][key], abs=1e-4)
-    assert card.data.library_name == ("sentence-transformers" if (task, method) == ("text", "features")
-                                      else "transformers")
+    assert card.data.library_name == (
+        "sentence-transformers" if (task, method) == ("text", "features") else "transformers"
+    )
     snippet = re.search(r"```python\n(.*?)```", card.text, re.S).group(1)
     assert len(snippet.strip().splitlines()) <= 10
     example = eval_rows(run_dir)[0]
     code = snippet.replace("path/to/this/folder", str(out))
     if task == "image":
         code = code.replace("path/to/image.jpg", example["input"])
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip()
 
@@ -207,8 +218,7 @@ def test_zip_cli_and_function_give_the_same_folder(finished, tmp_path):
     assert main(["export", str(run_dir), "--out", str(tmp_path / "cli")]) == 0
     z = export.zip_model(run_dir, tmp_path / "zips")
     listing = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert listing == sorted(str(p.relative_to(tmp_path / "cli")) for p in (tmp_path / "cli").rglob("*")
-                             if p.is_file())
+    assert listing == sorted(str(p.relative_to(tmp_path / "cli")) for p in (tmp_path / "cli").rglob("*") if p.is_file())
     zipped = sorted(n.split("/", 1)[1] for n in zipfile.ZipFile(z).namelist())
     assert zipped == listing
     assert "adapter/adapter_model.safetensors" in listing and "model.safetensors" in listing
@@ -238,16 +248,17 @@ def test_demo_app_serves_the_models_predictions(task, method, finished, tmp_path
     assert "tl_core" not in (demo / "app.py").read_text() and "sdk: gradio" in (demo / "README.md").read_text()
     port = _free_port()
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=demo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=demo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         client = _connect(f"http://127.0.0.1:{port}/", proc, Client)
         text = app_inputs(run_dir)[0]
         got = client.predict(text, api_name="/predict")
         app = Predictor.from_run(run_dir).predict(text)
-        if task == "ner":
-            spans = [(e["entity"], e["start"], e["end"]) for e in app["entities"]]
-            assert [(e["entity"], e["start"], e["end"]) for e in got["entities"] or []] == spans
+        if task == "ner":  # HighlightedText comes back as (piece of text, entity type or None) pairs
+            spans = [(text[e["start"] : e["end"]], e["entity"]) for e in app["entities"]]
+            assert spans and [(g["token"], g["class_or_confidence"]) for g in got if g["class_or_confidence"]] == spans
         else:
             assert got["label"] == max(app, key=app.get)
     finally:

@@ -17,7 +17,7 @@ class Predictor:
         self.labels, self.run_dir = labels, run_dir
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, device: str | None = None) -> "Predictor":
+    def from_run(cls, run_dir: str | Path, device: str | None = None) -> Predictor:
         import torch
 
         from . import models

@@ -55,7 +55,7 @@ def load_snippet(run: FinishedRun, written: Written, folder: str = "path/to/this
     if written.library == "peft":
         return _peft_snippet(run, f"{folder}/adapter")
     kwargs = ', aggregation_strategy="first"' if run.task == "ner" else ""
-    kwargs += ", truncation=True" if run.task in ("text", "ner") else ""
+    kwargs += ", truncation=True" if run.task == "text" else ""
     example = '"path/to/image.jpg"' if run.task == "image" else '"an example text"'
     return (
         f"from transformers import pipeline\n\n"

@@ -25,7 +25,7 @@ import numpy as np
 from sentence_transformers import SentenceTransformer
 
 model = SentenceTransformer(MODEL_DIR, device="cpu")
-LABELS = json.load(open(f"{{MODEL_DIR}}/labels.json", encoding="utf-8"))
+LABELS = json.loads((Path(MODEL_DIR) / "labels.json").read_text(encoding="utf-8"))
 """,
 }
 
@@ -71,7 +71,9 @@ def app_source(run: FinishedRun, written: Written, examples: list[str]) -> str:
     example_arg = f", examples={json.dumps([[e] for e in examples])}" if examples else ""
     return (
         f'"""{title}: a demo of a model trained with the transfer-learning dashboard."""\n\n'
-        f'import gradio as gr\n{loader}\nMODEL_DIR = "model"\n\n\n{predictor}\n\n'
+        "from pathlib import Path\n\nimport gradio as gr\n\n"
+        'MODEL_DIR = str(Path(__file__).parent / "model")\n'
+        f"{loader}\n\n{predictor}\n\n"
         f"demo = gr.Interface(predict, {inputs}, {outputs}, title={title!r}{example_arg}, "
         f'api_name="predict")\n\nif __name__ == "__main__":\n    demo.launch()\n'
     )

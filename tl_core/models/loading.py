@@ -157,16 +157,19 @@ def load_backbone(task: str, ref: str | None, revision: str | None = None, dtype
 
 
 def image_features(backbone: Any, pixel_values: torch.Tensor) -> torch.Tensor:
-    """Pooled features [batch, hidden] from a ``load_backbone("image", ...)`` model.
+    """Pooled features [batch, hidden] from a ``load_backbone("image", ...)`` model: exactly what the model's own
+    ``…ForImageClassification`` head reads, so a head trained on them exports as that standard class.
 
-    TimmWrapperModel: ``pooler_output`` = ``timm_model.forward_head(forward_features(x))`` with no classifier
-    (global average pool, [B, 1280] for EfficientNet-Lite0). ResNet/ConvNeXt/ViT/Swin: their ``pooler_output``
-    (ResNet's [B, C, 1, 1] is flattened). Models without a pooler: CLS token of a sequence output, or the spatial
-    mean of a feature map.
+    TimmWrapperModel, ResNet, ConvNeXt, Swin: ``pooler_output`` (a parameter-free global pool; EfficientNet-Lite0
+    gives [B, 1280]; ResNet's [B, C, 1, 1] is flattened). ViT-like models have a trained dense+tanh pooler that
+    their classification head does not use: they give the (layer-normed) CLS token instead. Models without a
+    pooler: CLS token of a sequence output, or the spatial mean of a feature map.
     """
     out = backbone(pixel_values=pixel_values)
     pooled = getattr(out, "pooler_output", None)
-    if pooled is not None:
+    pooler = getattr(backbone, "pooler", None)
+    trained_pooler = pooler is not None and any(True for _ in pooler.parameters())
+    if pooled is not None and not trained_pooler:
         return pooled.flatten(1)
     hidden = out.last_hidden_state
     return hidden[:, 0] if hidden.ndim == 3 else hidden.mean(dim=(2, 3))
