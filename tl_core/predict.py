@@ -1,4 +1,5 @@
 """Load any finished run (any method) and predict: plain dicts out, never UI objects."""
+
 from __future__ import annotations
 
 import csv
@@ -28,7 +29,9 @@ class Predictor:
         model_dir = run_dir / rf.MODEL
         meta = rf.read_json(model_dir / "tl_model.json")
         if not meta:
-            raise UserError(f"{run_dir.name} has no finished model yet (status: {rf.read_json(run_dir / rf.STATUS, {}).get('phase', 'unknown')}).")
+            raise UserError(
+                f"{run_dir.name} has no finished model yet (status: {rf.read_json(run_dir / rf.STATUS, {}).get('phase', 'unknown')})."
+            )
         cfg = RunConfig.from_file(run_dir / rf.CONFIG)
         task = get_task(cfg.task)
         # A LoRA folder holds only the adapter: its processor comes from the base model it adapts.
@@ -86,12 +89,19 @@ class Predictor:
         if column is None:
             column = detect_columns(df, "text").get("text") if self.config.task in ("text", "ner") else None
         if not column or column not in df.columns:
-            raise UserError(f"No text column found in {path.name} (columns: {', '.join(map(str, df.columns))}). Name it with --column.")
+            raise UserError(
+                f"No text column found in {path.name} (columns: {', '.join(map(str, df.columns))}). Name it with --column."
+            )
         texts = df[column].fillna("").astype(str).tolist()
         preds = self.predict(texts, top_k=len(self.labels))
         if self.config.task == "ner":
-            return [{column: t, "entities": "; ".join(f"{e['word']} ({e['entity']}, {e['score']:.2f})" for e in p["entities"])}
-                    for t, p in zip(texts, preds)]
+            return [
+                {
+                    column: t,
+                    "entities": "; ".join(f"{e['word']} ({e['entity']}, {e['score']:.2f})" for e in p["entities"]),
+                }
+                for t, p in zip(texts, preds)
+            ]
         return [_flat_row({column: t}, p) for t, p in zip(texts, preds)]
 
 
@@ -115,12 +125,23 @@ def _image_inputs(path: Path, run_dir: Path) -> list[Path]:
     raise UserError(f"{path.name}: give an image, a folder of images or a zip of images.")
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: a string that starts like a formula (=, +, -, @) gets a leading quote,
+    so a scored file cannot run formulas on the analyst's machine. Numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
     buf = io.StringIO()
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    writer = csv.DictWriter(buf, fieldnames=fields)
+    writer = csv.DictWriter(buf, fieldnames=[csv_cell(f) for f in fields])
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({csv_cell(k): csv_cell(v) for k, v in r.items()} for r in rows)
     return buf.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
@@ -21,13 +22,29 @@ from .formats import IMAGE_EXTS, TABLE_EXTS, _rows
 from .tables import _read_table_reported
 from .validate import ValidationReport, _label_name, _warn_empty
 
+# Caps on what one image may cost: the file size read into memory, and the decoded pixels (PIL's own bomb check
+# only warns below 2x its default limit; here going over the cap is an error for every decode).
+MAX_IMAGE_BYTES = 50 * 2**20
+MAX_IMAGE_PIXELS = 50_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+
+def _open_capped(source: Path | str | BinaryIO | io.BytesIO) -> Image.Image:
+    """Image.open with the decompression-bomb warning raised as an error (a 1 KB PNG can decode to gigabytes)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(source)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            raise DataError(f"An image is larger than {MAX_IMAGE_PIXELS:,} pixels; resize it below that.") from None
+
 
 def load_rgb(source: str | Path | bytes | BinaryIO | Image.Image) -> Image.Image:
     """Any image as 8-bit RGB: EXIF rotation applied, alpha composited on white, 16-bit scaled, palettes expanded."""
     if isinstance(source, Image.Image):
         img = ImageOps.exif_transpose(source)
     else:
-        with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as opened:
+        with _open_capped(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source) as opened:
             img = ImageOps.exif_transpose(opened)  # a loaded copy, so the file can close
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
@@ -45,10 +62,14 @@ def load_rgb(source: str | Path | bytes | BinaryIO | Image.Image) -> Image.Image
 
 
 def _image_digest(path: str) -> str | None:
-    """sha1 of the file if PIL can decode it, else None (draft mode keeps big JPEG checks cheap)."""
+    """sha1 of the file if PIL can decode it, else None (draft mode keeps big JPEG checks cheap). Only regular
+    files under the size cap are read: never a device, a pipe or a huge file."""
     try:
-        raw = Path(path).read_bytes()
-        with Image.open(io.BytesIO(raw)) as img:
+        file = Path(path)
+        if not file.is_file() or file.stat().st_size > MAX_IMAGE_BYTES:
+            return None
+        raw = file.read_bytes()
+        with _open_capped(io.BytesIO(raw)) as img:
             img.draft(img.mode, (64, 64))
             img.load()
         return hashlib.sha1(raw).hexdigest()
@@ -121,18 +142,36 @@ def _index_rows(
     columns = _resolve_columns(df, "image", data, index, report, role)
     if columns is None:
         return None, {}
-    paths, labels, ids, empty = [], [], [], []
+    paths, labels, ids, empty, outside = [], [], [], [], []
+    root = base.resolve()
     for i, (p, y) in enumerate(zip(df[columns["image"]], df[columns["label"]])):
         label = _label_name(y)
         if _label_name(p) is None or label is None:
             empty.append(i)
             continue
-        full = Path(str(p).strip())
-        paths.append(str((full if full.is_absolute() else base / full).resolve()))
+        full = (root / str(p).strip()).resolve()  # an absolute path replaces root here, and is then refused
+        if not full.is_relative_to(root):
+            outside.append(str(p).strip())
+            continue
+        paths.append(str(full))
         labels.append(label)
         ids.append(i)
     _warn_empty(len(empty), empty, index, "image path or label", report)
+    _warn_outside(outside, index, report)
     return _check_images(ids, paths, labels, source, report), columns
+
+
+def _warn_outside(outside: list[str], index: Path, report: ValidationReport) -> None:
+    """Paths that leave the index's folder (absolute, ``../``, links out) are skipped: an upload may only use
+    images that came with it."""
+    report.stats["outside_paths"] = len(outside)
+    if outside:
+        shown = ", ".join(Path(p).name or p for p in outside[:3])
+        report.add_warning(
+            f"{len(outside)} image path{'s' if len(outside) > 1 else ''} in {index.name} point outside the uploaded "
+            f"folder and {'were' if len(outside) > 1 else 'was'} skipped ({shown}). Put the images in the zip next "
+            f"to the index file and use paths relative to it."
+        )
 
 
 def _image_folder_rows(root: Path, classes: list[Path], source: Path, report: ValidationReport) -> pd.DataFrame | None:
