@@ -1,4 +1,5 @@
 """Correctness of the speed levers (their speed is measured in bench/, never asserted here)."""
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,9 @@ def test_length_grouping_is_used_for_text_and_keeps_eval_order(assets, tmp_path,
     cfg = tiny_config("text", "full", assets, epochs=2, learning_rate=3e-3, precision="fp32")
     run_dir = runs.create_run(cfg, run_dir=tmp_path / "run")
     assert train.run(run_dir) == 0
-    rows = [json.loads(l) for l in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
-    from tl_core.data import load_task_data
+    rows = [json.loads(line) for line in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
     from tl_core.config import RunConfig
+    from tl_core.data import load_task_data
 
     data = load_task_data("text", RunConfig.from_file(run_dir / rf.CONFIG).data)
     assert [r["id"] for r in rows] == list(data.eval["id"])
@@ -51,7 +52,7 @@ def test_length_grouping_is_used_for_text_and_keeps_eval_order(assets, tmp_path,
     again = Predictor.from_run(run_dir).predict([r["input"] for r in rows], top_k=1)
     assert len({round(r["confidence"], 4) for r in rows}) > 1  # distinct values, so a shuffle would show
     for row, pred in zip(rows, again):
-        (label, prob), = pred.items()
+        ((label, prob),) = pred.items()
         assert row["pred"] == label and abs(row["confidence"] - prob) < 1e-4
 
 
@@ -62,13 +63,13 @@ def test_precision_paths_train(precision, expect_bf16, assets, tmp_path, tl_home
     assert train.run(run_dir) == 0
     results = rf.read_json(run_dir / rf.RESULTS)
     assert results["bf16"] is expect_bf16
-    losses = [json.loads(l)["loss"] for l in (run_dir / rf.METRICS).read_text().splitlines() if '"train"' in l]
-    assert all(l == l for l in losses) and losses[-1] < losses[0]  # finite and falling
+    losses = [json.loads(line)["loss"] for line in (run_dir / rf.METRICS).read_text().splitlines() if '"train"' in line]
+    assert all(x == x for x in losses) and losses[-1] < losses[0]  # finite and falling
 
 
 # --- length-grouped batches in shuffled order (tl_core/batching.py) ---------------------------------------------------
 def _batches(order, size):
-    return [order[i:i + size] for i in range(0, len(order), size)]
+    return [order[i : i + size] for i in range(0, len(order), size)]
 
 
 def test_length_grouped_order_is_a_permutation_of_homogeneous_batches_in_random_order():
@@ -103,100 +104,34 @@ def test_length_grouped_order_small_and_empty_inputs():
 
 def test_trainer_uses_the_shuffled_length_grouped_sampler(tmp_path):
     from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+    from transformers import AutoModelForSequenceClassification, TrainingArguments
 
     from tl_core.batching import ShuffledLengthGroupedSampler, pad_multiple
+    from tl_core.training.trainer import RunTrainer
 
     folder = make_tiny_bert(tmp_path / "bert")
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)
     ds = Dataset.from_dict({"input_ids": [[1, 2, 3], [1, 2], [4, 5, 6, 7]], "labels": [0, 1, 0]})
-    kw = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=2, use_cpu=True, report_to="none")
-    grouped = train._trainer_class(Trainer)(model=model, args=TrainingArguments(
-        train_sampling_strategy="group_by_length", **kw), train_dataset=ds)
-    assert isinstance(grouped._get_train_sampler(), ShuffledLengthGroupedSampler)
-    assert grouped._get_train_sampler().lengths == [3, 2, 4]
-    plain = train._trainer_class(Trainer)(model=model, args=TrainingArguments(**kw), train_dataset=ds)
-    assert not isinstance(plain._get_train_sampler(), ShuffledLengthGroupedSampler)
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=2,
+        use_cpu=True,
+        report_to="none",
+        remove_unused_columns=False,
+    )
+
+    def sampler_of(trainer):  # through the public hook: the DataLoader the training loop gets
+        return trainer.get_train_dataloader().batch_sampler.sampler
+
+    grouped = RunTrainer(model=model, args=args, train_dataset=ds, length_grouped=True)
+    assert isinstance(sampler_of(grouped), ShuffledLengthGroupedSampler)
+    assert sampler_of(grouped).lengths == [3, 2, 4]
+    batches = list(grouped.get_train_dataloader().batch_sampler)
+    assert sorted(i for b in batches for i in b) == [0, 1, 2] and max(map(len, batches)) == 2  # each once, by 2
+    plain = RunTrainer(model=model, args=args, train_dataset=ds)
+    assert not isinstance(sampler_of(plain), ShuffledLengthGroupedSampler)
     if not torch.cuda.is_available():
         assert pad_multiple() is None  # CPU: no rounding up to 8, every padded token is computed for nothing
-
-
-# --- fast CPU dropout (tl_core/fast_dropout.py) -----------------------------------------------------------------------
-@pytest.mark.parametrize("p", [0.1, 0.5])
-def test_fast_dropout_rate_scaling_and_gradient(p):
-    from tl_core.fast_dropout import dropout
-
-    x = torch.ones(1_000_003, requires_grad=True)  # odd size: the last 64-bit draw is only partly used
-    y = dropout(x, p, training=True)
-    kept = y != 0
-    assert abs(kept.float().mean().item() - (1 - p)) < 0.003  # ~6 standard errors at a million elements
-    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / (1 - p)))  # survivors scaled like torch's
-    y.sum().backward()
-    assert torch.equal(x.grad, y.detach())  # d(out)/d(in) is the same mask and scale
-    bf = dropout(torch.ones(64, 32, dtype=torch.bfloat16), p, training=True)
-    assert bf.dtype == torch.bfloat16 and bf.shape == (64, 32)
-
-
-def test_fast_dropout_is_seeded_and_falls_back_to_torch_where_it_should():
-    import torch.nn.functional as F
-
-    from tl_core.fast_dropout import dropout
-
-    x = torch.randn(4, 50)
-    torch.manual_seed(3)
-    a = dropout(x, 0.3)
-    torch.manual_seed(3)
-    assert torch.equal(a, dropout(x, 0.3))  # torch's generator: set_seed makes runs reproducible
-    assert torch.equal(dropout(x, 0.3, training=False), x)
-    assert torch.equal(dropout(x, 0.0), x)
-    assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
-    torch.manual_seed(4)
-    expected = F.dropout(x.clone(), 0.3, True, True)
-    torch.manual_seed(4)
-    assert torch.equal(dropout(x.clone(), 0.3, True, inplace=True), expected)  # in-place: torch's own
-    empty = torch.empty(0, 3)
-    assert dropout(empty, 0.3).shape == (0, 3)
-
-
-def test_fast_dropout_context_reaches_the_model_and_is_undone(tmp_path):
-    import torch.nn.functional as F
-    from transformers import AutoModelForSequenceClassification
-
-    from tl_core import fast_dropout
-
-    original = F.dropout
-    calls = []
-
-    def counting(*args, **kw):
-        calls.append(1)
-        return fast_dropout.dropout(*args, **kw)
-
-    model = AutoModelForSequenceClassification.from_pretrained(make_tiny_bert(tmp_path / "bert"), num_labels=2)
-    ids = torch.tensor([[2, 5, 6, 7, 3]])
-    with pytest.raises(RuntimeError):
-        with fast_dropout.cpu_fast_dropout():
-            assert F.dropout is fast_dropout.dropout
-            F.dropout = counting  # count the calls nn.Dropout and the attention make through the patched name
-            model.train()(input_ids=ids)
-            raise RuntimeError("training crashed")
-    assert F.dropout is original  # restored even when training fails
-    assert len(calls) >= 2  # hidden-state dropout modules and attention dropout both went through it
-    with fast_dropout.cpu_fast_dropout(enabled=False):
-        assert F.dropout is original
-
-
-def test_reuse_freed_memory_keeps_a_training_process_working(tmp_path):
-    import subprocess
-    import sys
-
-    code = ("from tl_core.hardware import reuse_freed_memory; import sys, torch; ok = reuse_freed_memory();"
-            "xs = [torch.zeros(30522, 384) for _ in range(3)]; del xs; y = torch.ones(30522, 384).sum().item();"
-            "print(ok, y)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
-    ok, total = out.split()
-    assert float(total) == 30522 * 384
-    if sys.platform.startswith("linux"):
-        assert ok == "True"  # glibc accepted the settings
 
 
 # --- the playground pre-empts CPU training (tl_core/cpu_yield.py) -----------------------------------------------------
@@ -287,9 +222,9 @@ def test_playground_predictions_request_priority_and_runs_honour_it(assets, tmp_
     assert pred.config.task == "text"  # everything else passes through
 
 
-def test_profile_steps_writes_a_profile_of_the_real_loop(assets, tmp_path, tl_home, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("TL_PROFILE_STEPS", "2")
-    run_dir = runs.create_run(tiny_config("text", "full", assets, max_steps=14), run_dir=tmp_path / "run")
+def test_profile_steps_writes_a_profile_of_the_real_loop(assets, tmp_path, tl_home):  # noqa: F811
+    cfg = tiny_config("text", "full", assets, max_steps=14, profile_steps=2)
+    run_dir = runs.create_run(cfg, run_dir=tmp_path / "run")
     assert train.run(run_dir) == 0
     text = (run_dir / "profile.txt").read_text()
     assert text.startswith("torch.profiler over 2 training steps") and "aten::" in text

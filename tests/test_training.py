@@ -1,5 +1,6 @@
 """End to end: every task x method trains and leaves a complete run folder; real accelerate subprocesses;
 stop/resume; the feature cache; predictions after reload equal those made in memory."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,12 @@ def assets(tmp_path_factory) -> dict[str, Path]:
         rows.append(f"{words} {'!' * (i % 4)} {i},{'positive' if good else 'negative'}")
     (root / "reviews.csv").write_text("\n".join(rows) + "\n")
     sentences = []
-    for i in range(40):
-        person, city, org = rng.choice(["john", "mary"]), rng.choice(["paris", "london", "berlin"]), rng.choice(["google", "microsoft"])
+    for _ in range(40):
+        person, city, org = (
+            rng.choice(["john", "mary"]),
+            rng.choice(["paris", "london", "berlin"]),
+            rng.choice(["google", "microsoft"]),
+        )
         sentences.append(f"{person} B-PER\nsmith I-PER\nworks O\nfor O\n{org} B-ORG\nin O\n{city} B-LOC\n. O\n")
     (root / "ner.conll").write_text("-DOCSTART- O\n\n" + "\n".join(sentences))
     img_dir = root / "images"
@@ -42,25 +47,47 @@ def assets(tmp_path_factory) -> dict[str, Path]:
         for j in range(12):
             noise = tuple(max(0, min(255, c + rng.randint(-30, 30))) for c in colour)
             Image.new("RGB", (40 + j, 36), noise).save(img_dir / label / f"{j}.png")
-    return {"bert": make_tiny_bert(root / "bert"), "vit": make_tiny_vit(root / "vit"),
-            "text": root / "reviews.csv", "ner": root / "ner.conll", "image": img_dir}
+    return {
+        "bert": make_tiny_bert(root / "bert"),
+        "vit": make_tiny_vit(root / "vit"),
+        "text": root / "reviews.csv",
+        "ner": root / "ner.conll",
+        "image": img_dir,
+    }
 
 
 def tiny_config(task: str, method: str, assets: dict[str, Path], **train_kw) -> RunConfig:
     model = str(assets["vit" if task == "image" else "bert"])
-    train_cfg = {"epochs": 3, "batch_size": 8, "learning_rate": 5e-3 if method != "full" else 1e-3,
-                 "max_length": 32, "image_size": 32, "logging_steps": 2, "warmup": 0.0, **train_kw}
-    return RunConfig.from_dict({"task": task, "method": method, "model": model,
-                                "data": {"train_file": str(assets[task]), "eval_fraction": 0.25},
-                                "train": train_cfg, "method_params": {"r": 4, "alpha": 8} if method == "lora" else {}})
+    train_cfg = {
+        "epochs": 3,
+        "batch_size": 8,
+        "learning_rate": 5e-3 if method != "full" else 1e-3,
+        "max_length": 32,
+        "image_size": 32,
+        "logging_steps": 2,
+        "warmup": 0.0,
+        **train_kw,
+    }
+    return RunConfig.from_dict(
+        {
+            "task": task,
+            "method": method,
+            "model": model,
+            "data": {"train_file": str(assets[task]), "eval_fraction": 0.25},
+            "train": train_cfg,
+            "method_params": {"r": 4, "alpha": 8} if method == "lora" else {},
+        }
+    )
 
 
 def assert_complete_run(run_dir: Path, task: str) -> dict:
     status = rf.read_json(run_dir / rf.STATUS)
     assert status["phase"] == "done", status
-    records = [json.loads(l) for l in (run_dir / rf.METRICS).read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / rf.METRICS).read_text().splitlines()]
     train_lines = [r for r in records if r["phase"] == "train"]
-    assert train_lines and all({"step", "epoch", "loss", "learning_rate", "samples_per_second"} <= set(r) for r in train_lines)
+    assert train_lines and all(
+        {"step", "epoch", "loss", "learning_rate", "samples_per_second"} <= set(r) for r in train_lines
+    )
     assert any(r["phase"] == "eval" for r in records)
     results = rf.read_json(run_dir / rf.RESULTS)
     keys = {"f1", "precision", "recall"} if task == "ner" else {"accuracy", "f1_macro"}
@@ -75,7 +102,7 @@ def assert_complete_run(run_dir: Path, task: str) -> dict:
 
 def assert_reload_matches_memory(run_dir: Path, task: str) -> None:
     """The Predictor on the saved model reproduces the predictions the trainer made in memory."""
-    examples = [json.loads(l) for l in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
+    examples = [json.loads(line) for line in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
     predictor = Predictor.from_run(run_dir)
     if task == "ner":
         from tl_core.tasks.token_classification import bio_spans
@@ -106,15 +133,18 @@ def test_every_task_and_method_trains_in_process(task, method, assets, tmp_path,
 
 
 def test_text_classifier_actually_learns(assets, tmp_path, tl_home):
-    run_dir = runs.create_run(tiny_config("text", "full", assets, epochs=15, learning_rate=3e-3), run_dir=tmp_path / "run")
+    run_dir = runs.create_run(
+        tiny_config("text", "full", assets, epochs=15, learning_rate=3e-3), run_dir=tmp_path / "run"
+    )
     assert train.run(run_dir) == 0
-    losses = [json.loads(l)["loss"] for l in (run_dir / rf.METRICS).read_text().splitlines() if '"train"' in l]
+    losses = [json.loads(line)["loss"] for line in (run_dir / rf.METRICS).read_text().splitlines() if '"train"' in line]
     assert losses[-1] < losses[0]
     assert rf.read_json(run_dir / rf.RESULTS)["metrics"]["accuracy"] >= 0.8
 
 
 @pytest.mark.parametrize("task,method", [("text", "lora"), ("image", "full"), ("ner", "features")])
-def test_real_accelerate_subprocess_run(task, method, assets, tmp_path, tl_home):
+def test_real_accelerate_subprocess_run(task, method, assets, tmp_path, tl_home, monkeypatch):
+    monkeypatch.delenv("PYTHONPATH", raising=False)  # the child finds tl_core from its working directory alone
     run_dir = runs.create_run(tiny_config(task, method, assets), run_dir=tmp_path / "run")
     runs.start(run_dir)
     status = runs.wait(run_dir, timeout_s=240)
@@ -122,6 +152,42 @@ def test_real_accelerate_subprocess_run(task, method, assets, tmp_path, tl_home)
     assert "accelerate launch" in status["command"] and "tl_core.train" in status["command"]
     assert_complete_run(run_dir, task)
     assert_reload_matches_memory(run_dir, task)
+
+
+def test_launch_command_is_what_start_runs_and_what_users_see(assets, tmp_path, tl_home, monkeypatch):
+    import shlex
+    import subprocess
+    import sys
+
+    run_dir = runs.create_run(tiny_config("text", "full", assets), run_dir=tmp_path / "run")
+    argv = runs.launch_command(run_dir, num_processes=2, num_machines=1)
+    assert argv[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert argv[argv.index("--num_processes") + 1] == "2" and argv[argv.index("--num_machines") + 1] == "1"
+    assert argv[-3:] == ["-m", "tl_core.train", str(run_dir)]
+    assert runs.launch_command(run_dir, resume=True)[-1] == "--resume"
+    shown = runs.show_command(run_dir, num_processes=2)
+    assert shown.startswith("accelerate launch ") and shlex.split(shown)[2:] == argv[3:]  # pasteable, same args
+    assert runs.show_command(tiny_config("text", "full", assets)).endswith("-m tl_core.train RUN_DIR")
+
+    launched = []
+
+    class FakePopen:
+        pid = 4242
+
+        def __init__(self, cmd, **kw):
+            launched.append((cmd, kw))
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    runs.start(run_dir, num_processes=1)
+    cmd, kw = launched[0]
+    assert cmd == runs.launch_command(run_dir, num_processes=1)  # one function builds the argv
+    assert kw["cwd"] == str(runs.PROJECT_ROOT) and kw["start_new_session"] and "shell" not in kw
+    assert kw["env"]["PYTHONPATH"] == "/somewhere/else"  # passed through untouched, never built by hand
+    assert rf.read_json(run_dir / rf.STATUS)["command"] == runs.show_command(run_dir, num_processes=1)
 
 
 def test_stop_then_resume_continues_from_checkpoint(assets, tmp_path, tl_home):
@@ -149,7 +215,7 @@ def test_stop_then_resume_continues_from_checkpoint(assets, tmp_path, tl_home):
     st = runs.wait(run_dir, timeout_s=300)
     assert st["phase"] == "done", (st, (run_dir / rf.LOG).read_text()[-2000:])
     assert st["resumed_from"].endswith(ckpt.name)
-    steps = [json.loads(l)["step"] for l in (run_dir / rf.METRICS).read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (run_dir / rf.METRICS).read_text().splitlines()]
     assert max(steps) == 600 and min(s for s in steps if s > stopped_at) > stopped_at
     assert rf.read_json(run_dir / rf.RESULTS)["steps"] == 600
 
@@ -195,7 +261,7 @@ def test_cached_features_equal_recomputed(assets, tmp_path, tl_home):
     assert len(cached) == 1
     assert rf.read_json(run_dir / rf.RESULTS)["features"]["pooling"] == "cls"  # not a sentence-transformers model
     predictor = Predictor.from_run(run_dir)
-    examples = [json.loads(l) for l in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
+    examples = [json.loads(line) for line in (run_dir / rf.EVAL_PREDICTIONS).read_text().splitlines()]
     tok = predictor.processor
     enc = tok([e["input"] for e in examples], truncation=True, max_length=32, padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -222,7 +288,7 @@ def test_stop_request_during_loading_or_feature_extraction_is_honoured(assets, t
 
 def test_logging_steps_auto_gives_a_curve_for_short_runs():
     from tl_core.config import TrainConfig
-    from tl_core.train import auto_logging_steps
+    from tl_core.training.trainer import auto_logging_steps
 
     assert auto_logging_steps(40, TrainConfig(batch_size=8, epochs=3)) == 1  # 15 steps: log every step
     assert auto_logging_steps(4000, TrainConfig(batch_size=32, epochs=3)) == 12  # 375 steps -> ~30 points

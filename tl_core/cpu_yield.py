@@ -7,6 +7,7 @@ memory-mapped file under TL_HOME, and the training process, at pause points betw
 waits while that time is in the future. The request always expires (a crashed app never freezes a run) and each
 wait is capped, so training loses only the milliseconds the predictions take.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -41,7 +42,7 @@ class YieldFlag:
             os.close(fd)
 
     @classmethod
-    def default(cls) -> "YieldFlag":
+    def default(cls) -> YieldFlag:
         from .paths import home
 
         return cls(home() / FILE_NAME)
@@ -73,6 +74,12 @@ class YieldFlag:
             yield
         finally:
             self.release(token)
+
+
+def training_flag(enabled: bool) -> YieldFlag | None:
+    """The flag a training run honours, or None: only CPU runs with ``train.cpu_yield`` on pause. On a CPU the
+    playground and training fight over the same cores; a GPU run leaves the CPU mostly free."""
+    return YieldFlag.default() if enabled and not torch.cuda.is_available() else None
 
 
 def install_pause_points(model: nn.Module, flag: YieldFlag) -> list:

@@ -1,7 +1,7 @@
 """What the hardware does fast: decides bf16 and device placement."""
+
 from __future__ import annotations
 
-import ctypes
 import functools
 import resource
 import sys
@@ -43,24 +43,3 @@ def peak_memory_mb() -> float:
         return torch.cuda.max_memory_allocated() / 2**20
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
-
-
-def reuse_freed_memory() -> bool:
-    """Tell glibc's malloc to serve large blocks from its heap and keep freed memory there, instead of mmap-ing a
-    fresh block per allocation and unmapping it on free.
-
-    Why: every training step allocates the word-embedding gradient anew (MiniLM: 30522 x 384 floats, 47 MB; glibc
-    mmaps anything over 32 MB). First-touch page faults on those fresh pages made zeroing it take 65 ms, 16% of a
-    bf16 MiniLM step on the bench's 2-core VM (torch.profiler, bench/README.md). Reusing heap memory cut a real
-    run's page faults from 16.6k to 2.9k per step; whole-run step time moved by less than that VM's noise.
-    The cost: the process keeps its peak heap until it exits, which a training process reaches anyway.
-    Returns False where this is not glibc (macOS, musl): nothing changes there.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_max = -1, -4  # mallopt parameter numbers from glibc's malloc.h
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
-    except (OSError, AttributeError):
-        return False

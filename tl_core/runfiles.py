@@ -1,4 +1,5 @@
 """The files of a run folder, shared by the trainer (writer) and the UI/CLI (readers)."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,6 @@ MODEL = "model"
 MERGED = "merged_model"
 CHECKPOINTS = "checkpoints"
 
-PHASES = ("queued", "loading", "preparing features", "training", "evaluating", "saving", "done", "failed", "stopped")
 FINAL_PHASES = ("done", "failed", "stopped")
 
 

@@ -3,11 +3,12 @@
 The subprocess gets its own process group (no shell), so the UI never blocks on it, a crash cannot take
 the UI down, and stopping can always reach every worker process.
 """
+
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from . import paths, settings
 from . import runfiles as rf
 from .config import RunConfig
 from .errors import UserError
@@ -42,17 +43,23 @@ def create_run(config: RunConfig, runs_root: Path | None = None, run_dir: Path |
     return run_dir
 
 
-def launch_command(run_dir: Path, resume: bool = False, num_processes: int | None = None) -> list[str]:
-    """The exact command a run uses; also shown to users as the reproducible way to run it."""
+def launch_command(
+    run_dir: Path | str, resume: bool = False, num_processes: int | None = None, num_machines: int = 1
+) -> list[str]:
+    """The exact argv ``start()`` runs (from the project folder): ``accelerate launch`` of ``-m tl_core.train``.
+
+    ``num_processes`` defaults to one per GPU (one on a CPU-only machine). With ``num_machines`` > 1, accelerate
+    also needs ``--machine_rank`` and ``--main_process_ip`` on each machine: add them to the shown command.
+    Precision is not set here: the trainer chooses it (bf16 where the hardware runs it fast)."""
     import torch
 
     gpus = torch.cuda.device_count()
     n = num_processes or max(1, gpus)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n), "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no"]  # precision is chosen by the trainer (bf16 where fast)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n)]
+    cmd += ["--num_machines", str(num_machines), "--mixed_precision", "no", "--dynamo_backend", "no"]
     if gpus == 0:
         cmd.append("--cpu")
-    elif n > 1:
+    elif n > 1 or num_machines > 1:
         cmd.append("--multi_gpu")
     cmd += ["-m", "tl_core.train", str(run_dir)]
     if resume:
@@ -60,14 +67,23 @@ def launch_command(run_dir: Path, resume: bool = False, num_processes: int | Non
     return cmd
 
 
-def display_command(cmd: list[str]) -> str:
-    """The launch command as a user would type it (``accelerate launch ...``)."""
-    import shlex
+def show_command(
+    run: Path | str | RunConfig = "RUN_DIR", num_processes: int | None = None, resume: bool = False
+) -> str:
+    """The launch command as a user types it in the project folder (``accelerate launch ...``), for a run folder,
+    or for a config not yet started (then ``RUN_DIR`` stands for the folder holding its config.json)."""
+    run_dir = "RUN_DIR" if isinstance(run, RunConfig) else run
+    return _as_typed(launch_command(run_dir, resume, num_processes))
 
+
+def _as_typed(cmd: list[str]) -> str:
+    """``python -m accelerate.commands.launch ARGS`` is what the ``accelerate launch`` console script runs."""
     return "accelerate launch " + shlex.join(cmd[3:])
 
 
-def start(run_dir: Path, resume: bool = False, env: dict[str, str] | None = None, num_processes: int | None = None) -> int:
+def start(
+    run_dir: Path, resume: bool = False, env: dict[str, str] | None = None, num_processes: int | None = None
+) -> int:
     """Launch training for ``run_dir`` in the background; returns the process id."""
     run_dir = Path(run_dir).resolve()
     if not (run_dir / rf.CONFIG).is_file():
@@ -77,16 +93,26 @@ def start(run_dir: Path, resume: bool = False, env: dict[str, str] | None = None
     (run_dir / rf.STOP).unlink(missing_ok=True)
     cmd = launch_command(run_dir, resume, num_processes)
     child_env = {**os.environ, **(env or {})}
-    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), child_env.get("PYTHONPATH")]))
+    # No PYTHONPATH needed: the child runs ``-m tl_core.train`` with the project folder as its working directory,
+    # and ``python -m`` puts the working directory on sys.path (unless PYTHONSAFEPATH says not to).
+    child_env.pop("PYTHONSAFEPATH", None)
     child_env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    child_env.setdefault("TL_TRAIN_NICE", "10")  # see train.main: the UI keeps priority over a background run
+    child_env.setdefault(settings.TRAIN_NICE.name, "10")  # see train.main: the UI keeps priority over a run
     child_env.pop("HF_TOKEN", None)  # training never needs the user's token; keep it out of child processes
     log = open(run_dir / rf.LOG, "ab")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            cwd=str(PROJECT_ROOT), env=child_env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=str(PROJECT_ROOT),
+        env=child_env,
+        start_new_session=True,
+    )
     log.close()
-    rf.update_status(run_dir, "loading", pid=proc.pid, error=None,
-                     command=display_command(cmd), launched=time.time(), resumed=resume)
+    rf.update_status(
+        run_dir, "loading", pid=proc.pid, error=None, command=_as_typed(cmd), launched=time.time(), resumed=resume
+    )
     _CHILDREN[proc.pid] = proc
     return proc.pid
 
@@ -122,9 +148,13 @@ def status(run_dir: Path) -> dict[str, Any]:
         if (run_dir / rf.STOP).exists():
             st = rf.update_status(run_dir, "stopped", checkpoint=str(rf.last_checkpoint(run_dir) or "") or None)
         else:
-            st = rf.update_status(run_dir, "failed", error=st.get("error") or
-                                  "The training process ended unexpectedly (killed or out of memory). See train.log; "
-                                  "try a smaller batch size.")
+            st = rf.update_status(
+                run_dir,
+                "failed",
+                error=st.get("error")
+                or "The training process ended unexpectedly (killed or out of memory). See train.log; "
+                "try a smaller batch size.",
+            )
     st.setdefault("phase", phase)
     st["run_dir"] = str(run_dir)
     return st
@@ -192,16 +222,18 @@ def list_runs(runs_root: Path | None = None) -> list[dict[str, Any]]:
             continue
         st = status(run_dir)
         res = rf.read_json(run_dir / rf.RESULTS, {}) or {}
-        rows.append({
-            "run_dir": str(run_dir), "name": cfg.get("name") or run_dir.name, "task": cfg["task"],
-            "method": cfg["method"], "model": cfg.get("model"), "data": (cfg.get("data") or {}).get("train_file"),
-            "phase": st.get("phase"), "metrics": res.get("metrics") or {},
-            "duration_s": (res.get("timing") or {}).get("total_s"), "created": st.get("created"),
-        })
+        rows.append(
+            {
+                "run_dir": str(run_dir),
+                "name": cfg.get("name") or run_dir.name,
+                "task": cfg["task"],
+                "method": cfg["method"],
+                "model": cfg.get("model"),
+                "data": (cfg.get("data") or {}).get("train_file"),
+                "phase": st.get("phase"),
+                "metrics": res.get("metrics") or {},
+                "duration_s": (res.get("timing") or {}).get("total_s"),
+                "created": st.get("created"),
+            }
+        )
     return rows
-
-
-def delete(run_dir: Path) -> None:
-    if is_active(run_dir):
-        raise UserError("Stop the run before deleting it.")
-    shutil.rmtree(run_dir)

@@ -1,12 +1,17 @@
 """What every task provides. One subclass per task file; the trainer and predictor only talk to this."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..config import TrainConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -22,7 +27,6 @@ class Task:
     name: str = ""
     title: str = ""
     description: str = ""
-    auto_model: str = ""  # transformers AutoModelFor... class name
     peft_task_type: str | None = None  # peft TaskType name, None where peft has none (images)
     main_metric: str = ""  # metric used for early stopping / best checkpoint / run lists
 

@@ -1,7 +1,9 @@
 """Text classification (sentiment, topics, intents): one label per text."""
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -9,12 +11,14 @@ from ..config import TrainConfig
 from ..evaluate import classification_metrics, classification_report
 from .base import EvalOutput, Task, model_device, softmax
 
+if TYPE_CHECKING:
+    import torch
+
 
 class TextClassification(Task):
     name = "text"
     title = "Text classification"
     description = "Sort short texts into classes: sentiment of reviews, topic of tickets, intent of messages."
-    auto_model = "AutoModelForSequenceClassification"
     peft_task_type = "SEQ_CLS"
     main_metric = "f1_macro"
 
@@ -80,7 +84,9 @@ def top_k_dicts(probs: np.ndarray, labels: list[str], top_k: int) -> list[dict[s
     return rows
 
 
-def classification_eval(labels: list[str], logits: np.ndarray, label_ids: np.ndarray, eval_data, input_column: str) -> EvalOutput:
+def classification_eval(
+    labels: list[str], logits: np.ndarray, label_ids: np.ndarray, eval_data, input_column: str
+) -> EvalOutput:
     probs = softmax(logits)
     preds = probs.argmax(-1)
     examples = [

@@ -1,8 +1,10 @@
 """Named-entity recognition: a BIO tag per word, scored entity by entity (seqeval)."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -10,6 +12,9 @@ from ..config import TrainConfig
 from ..evaluate import entity_metrics
 from .base import EvalOutput, Task, model_device, softmax
 from .text_classification import model_labels
+
+if TYPE_CHECKING:
+    import torch
 
 # Words as CoNLL writes them: runs of word characters (with inner ' or -) or single punctuation marks.
 WORD_RE = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
@@ -36,7 +41,6 @@ class TokenClassification(Task):
     name = "ner"
     title = "Named-entity recognition"
     description = "Find names in text: people, organisations, places, products, or your own entity types."
-    auto_model = "AutoModelForTokenClassification"
     peft_task_type = "TOKEN_CLS"
     main_metric = "f1"
 
@@ -92,7 +96,9 @@ class TokenClassification(Task):
             if not words:
                 out.append({"text": text, "entities": []})
                 continue
-            enc = tokenizer(words, is_split_into_words=True, truncation=True, max_length=cfg.max_length, return_tensors="pt")
+            enc = tokenizer(
+                words, is_split_into_words=True, truncation=True, max_length=cfg.max_length, return_tensors="pt"
+            )
             word_ids = enc.word_ids(0)
             with torch.no_grad():
                 logits = model(**{k: v.to(device) for k, v in enc.items()}).logits[0].float().cpu().numpy()
@@ -108,15 +114,22 @@ class TokenClassification(Task):
             entities = []
             for kind, first, last in bio_spans(word_tag):
                 start, end = matches[first].start(), matches[last].end()
-                entities.append({
-                    "entity": kind, "start": start, "end": end, "word": text[start:end],
-                    "score": float(np.mean(word_prob[first : last + 1])),
-                })
+                entities.append(
+                    {
+                        "entity": kind,
+                        "start": start,
+                        "end": end,
+                        "word": text[start:end],
+                        "score": float(np.mean(word_prob[first : last + 1])),
+                    }
+                )
             out.append({"text": text, "entities": entities})
         return out
 
 
-def _word_tags(labels: list[str], pred_ids: np.ndarray, label_ids: np.ndarray) -> tuple[list[list[str]], list[list[str]]]:
+def _word_tags(
+    labels: list[str], pred_ids: np.ndarray, label_ids: np.ndarray
+) -> tuple[list[list[str]], list[list[str]]]:
     """Word-level true/predicted tags from token-level arrays, using the first-sub-word positions."""
     true, predicted = [], []
     for p_row, l_row in zip(pred_ids, label_ids):

@@ -1,0 +1,68 @@
+"""The run process: its steps in order, the run's status along the way, and what a failure looks like to the user.
+
+prepare (data -> datasets) -> build (model per method) -> trainer (train) -> results.evaluate -> save ->
+results.write_results. Each step gets what the one before produced (``Prepared``, ``Built``, ``Trained``).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+from ..errors import UserError
+from .context import RunFolder, StopRequested, launcher_rank
+
+
+def run(run_dir: Path, resume: bool = False) -> int:
+    """Train the run in ``run_dir`` (its config.json) to a complete run folder. Returns the process exit code:
+    0 done or stopped, 2 a problem the user can fix, 1 anything else (trace in train.log)."""
+    folder = RunFolder(Path(run_dir).resolve(), is_main=launcher_rank() == 0)
+    try:
+        return _run_steps(folder, resume)
+    except StopRequested:
+        folder.stopped()
+        return 0
+    except UserError as err:
+        folder.status("failed", error=str(err))
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 - anything else: plain summary on the page, trace in train.log
+        traceback.print_exc()
+        folder.status("failed", error=plain_error(err))
+        return 1
+
+
+def _run_steps(folder: RunFolder, resume: bool) -> int:
+    folder.status("loading", progress=0.0, started=folder.started, error=None, stop_requested=False)
+    # The steps import torch and transformers (seconds): the status above lets the page say "loading" meanwhile.
+    from .build import build
+    from .prepare import prepare
+    from .results import evaluate, write_results
+    from .save import save
+    from .trainer import fit, make_trainer
+
+    prep = prepare(folder)
+    folder.check_stop()
+    built = build(folder, prep)
+    folder.check_stop()
+    trainer, progress = make_trainer(folder, prep, built)
+    trained = fit(folder, trainer, progress, resume, built.counts)
+    if trained.stopped:
+        folder.stopped()
+        return 0
+    evaluation = evaluate(folder, prep, built, trainer, progress)
+    save(folder, prep, built, trainer)
+    write_results(folder, prep, built, trainer, trained, evaluation)
+    return 0
+
+
+def plain_error(err: Exception) -> str:
+    """What the page shows for an unexpected error: one plain sentence, the trace stays in train.log."""
+    text = f"{type(err).__name__}: {err}"
+    if "out of memory" in text.lower():
+        return (
+            "The device ran out of memory. Lower train.batch_size or max_length/image_size, "
+            "or use LoRA or feature extraction."
+        )
+    return f"Training stopped with an unexpected error ({text[:500]}). The full trace is in train.log."
