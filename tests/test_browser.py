@@ -8,6 +8,7 @@ Method -> Start) and is compared with the sample run, and a YAML upload fills th
 context must not see the first one's runs. Screenshots of every tab go to tests/screenshots/ (not committed);
 docs/train-tab.png (for the README) is written from the Train tab.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,19 @@ from tests.test_app import start_app
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "tests" / "screenshots"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian chromium is not installed (apt-get install -y chromium)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian chromium is not installed (apt-get install -y chromium)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +113,10 @@ def check_evaluation(page, clicks: Clicks | None, expect: str) -> None:
 
 def download_zip(page, home: Path, tmp: Path) -> None:
     open_tab(page, "Runs & export")
-    page.wait_for_function("document.querySelector('#export-run input') && "
-                           "document.querySelector('#export-run input').value !== ''", timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#export-run input') && document.querySelector('#export-run input').value !== ''",
+        timeout=30_000,
+    )
     page.locator("#zip-btn").click()
     link = page.locator("#zip-file a").first
     link.wait_for(timeout=60_000)
@@ -137,10 +148,15 @@ def form_run(page, task_title: str, *, max_rows: str, epochs: str, image_size: s
     page.locator("#start-btn").click()
     page.wait_for_function(
         "(prev) => { const r = document.querySelector('#run-status .tl-run'); return r && r.innerText !== prev; }",
-        arg=previous, timeout=60_000)
+        arg=previous,
+        timeout=60_000,
+    )
     # the charts fill in from the new run's metrics while it goes on
-    page.wait_for_function("document.querySelectorAll('#eval-plot .scatterlayer .trace').length > 0 && "
-                           "document.querySelectorAll('#loss-plot .scatterlayer .trace').length > 0", timeout=180_000)
+    page.wait_for_function(
+        "document.querySelectorAll('#eval-plot .scatterlayer .trace').length > 0 && "
+        "document.querySelectorAll('#loss-plot .scatterlayer .trace').length > 0",
+        timeout=180_000,
+    )
     wait_finished(page, 180)
 
 
@@ -214,8 +230,9 @@ def check_confusion_click(page, home: Path) -> None:
     summary = page.locator("#err-summary")
     summary.get_by_text(f"examples of {labels[i]} predicted as {labels[j]}").wait_for(timeout=30_000)
     assert f"Showing {matrix[i][j]} " in summary.inner_text()
-    page.wait_for_function(f"document.querySelectorAll('#err-gallery img').length === {min(matrix[i][j], 24)}",
-                           timeout=30_000)
+    page.wait_for_function(
+        f"document.querySelectorAll('#err-gallery img').length === {min(matrix[i][j], 24)}", timeout=30_000
+    )
     assert cell(page, "err-table", 0, 1).inner_text().strip() == labels[i]
     assert cell(page, "err-table", 0, 2).inner_text().strip() == labels[j]
     assert page.locator("#err-true input").input_value() == labels[i]
@@ -223,7 +240,8 @@ def check_confusion_click(page, home: Path) -> None:
     # a row of the per-class table: every mistake of that class, whatever it was predicted as
     cell(page, "per-class-table", i, 0).click()
     summary.get_by_text(f"Showing {sum(matrix[i]) - matrix[i][i]} misclassified examples of {labels[i]}").wait_for(
-        timeout=30_000)
+        timeout=30_000
+    )
     assert page.locator("#err-pred input").input_value() == "any"
 
 
@@ -239,8 +257,12 @@ def check_ner_class_click(page) -> None:
 def check_batch_scoring(page, tmp: Path) -> None:
     """Upload a CSV in the playground and download a CSV with one prediction per row."""
     src = tmp / "to_score.csv"
-    reviews = ["Absolutely wonderful, I loved every minute of it.", "Terrible. Broke after one day, a waste of money.",
-               "Great value and fast delivery, highly recommended.", "Awful service, I want a refund."]
+    reviews = [
+        "Absolutely wonderful, I loved every minute of it.",
+        "Terrible. Broke after one day, a waste of money.",
+        "Great value and fast delivery, highly recommended.",
+        "Awful service, I want a refund.",
+    ]
     src.write_text("review\n" + "".join(f'"{r}"\n' for r in reviews), encoding="utf-8")
     page.locator("#batch-in input[type=file]").set_input_files(str(src))
     link = page.locator("#batch-out a").first
@@ -260,9 +282,12 @@ def check_batch_scoring(page, tmp: Path) -> None:
 def check_yaml_fills_form(page, tmp: Path) -> None:
     open_tab(page, "Method & settings")
     cfg = tmp / "settings.yaml"
-    cfg.write_text("task: image\nmethod: lora\nmodel: bundled:efficientnet-lite0\n"
-                   "train:\n  epochs: 7\n  learning_rate: 0.0003\n  image_size: 96\n"
-                   "method_params:\n  r: 4\n", encoding="utf-8")
+    cfg.write_text(
+        "task: image\nmethod: lora\nmodel: bundled:efficientnet-lite0\n"
+        "train:\n  epochs: 7\n  learning_rate: 0.0003\n  image_size: 96\n"
+        "method_params:\n  r: 4\n",
+        encoding="utf-8",
+    )
     page.locator("#yaml-upload input[type=file], input[type=file][accept*='.yaml']").first.set_input_files(str(cfg))
     page.wait_for_function("document.querySelector('#method-radio input[value=\"lora\"]').checked", timeout=30_000)
     assert page.locator("#epochs input").first.input_value() == "7"
