@@ -289,8 +289,8 @@ def test_on_load_uses_the_signed_in_user(home: Path) -> None:
     (sid,) = init.inputs  # the id this browser keeps
     stored = w.new_session_id()
     profile = gr.OAuthProfile({"name": "Alice", "preferred_username": "alice", "profile": "", "picture": ""})
-    assert init.fn({sid: stored}, None, profile)[sid] == w.user_session_id("alice")
-    assert init.fn({sid: stored}, None, None)[sid] == stored
+    assert init.fn({sid: stored}, profile)[sid] == w.user_session_id("alice")
+    assert init.fn({sid: stored}, None)[sid] == stored
 
 
 # --- model availability (public helper in tl_core.models) -----------------------------------------------------
@@ -386,30 +386,29 @@ def test_status_card_shows_queue_position() -> None:
 # --- the run form: generated from the config dataclasses, read and written through one mapping -----------------
 def test_a_labelled_setting_becomes_a_form_field_without_a_ui_edit() -> None:
     @dataclasses.dataclass
-    class Extended(TrainConfig):  # what adding a setting to TrainConfig looks like
-        label_smoothing: float = setting(0.0, "Softens the targets.", label="Label smoothing", minimum=0, maximum=1)
-        crop_pad: int = setting(4, "Pixels of padding before a random crop.", label="Crop padding", tasks=("image",))
+    class Extended(TrainConfig):  # what adding settings to TrainConfig looks like
+        new_setting: float = setting(0.0, "A new knob.", label="New setting", minimum=0, maximum=1)
+        new_image_setting: int = setting(4, "Images only.", label="New image setting", tasks=("image",))
 
     with gr.Blocks():
         group = fields.generate(Extended)
         lora = fields.generate(LoraParams, id_prefix="lora-")
         feats = fields.generate(FeatureParams, id_prefix="features-")
     labelled = [f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("label")]
-    assert list(group.components) == labelled + ["label_smoothing", "crop_pad"]
-    smoothing, crop = group.components["label_smoothing"], group.components["crop_pad"]
-    assert isinstance(smoothing, gr.Number) and smoothing.label == "Label smoothing"
-    assert smoothing.elem_id == "label-smoothing" and smoothing.info == "Softens the targets."
-    assert crop.precision == 0 and group.components["epochs"].elem_id == "epochs"  # browser tests find it
+    assert list(group.components) == labelled + ["new_setting", "new_image_setting"]
+    new, image_only = group.components["new_setting"], group.components["new_image_setting"]
+    assert isinstance(new, gr.Number) and new.label == "New setting" and new.info == "A new knob."
+    assert new.elem_id == "new-setting" and image_only.precision == 0
+    assert group.components["epochs"].elem_id == "epochs"  # the browser tests find these by id
     assert group.components["image_size"].elem_id == "image-size"
     assert isinstance(group.components["scheduler"], gr.Dropdown)  # declared choices make a dropdown
-    assert isinstance(lora.components["merge"], gr.Checkbox) and isinstance(
-        lora.components["target_modules"], gr.Textbox
-    )
+    assert isinstance(lora.components["merge"], gr.Checkbox)
+    assert isinstance(lora.components["target_modules"], gr.Textbox)
     assert isinstance(feats.components["pooling"], gr.Dropdown) and lora.components["r"].elem_id == "lora-r"
     # written from a config (task-specific fields shown for their task only) and read back unchanged
-    cfg = Extended(learning_rate=0.01, label_smoothing=0.2, crop_pad=8)
+    cfg = Extended(learning_rate=0.01, new_setting=0.2, new_image_setting=8)
     shown = group.write(cfg, task="text")
-    assert shown[smoothing] == 0.2 and shown[crop]["visible"] is False and shown[crop]["value"] == 8
+    assert shown[new] == 0.2 and shown[image_only]["visible"] is False and shown[image_only]["value"] == 8
     values = {c: v["value"] if isinstance(v, dict) else v for c, v in shown.items()}
     assert Extended(**group.read(values)) == Extended(**{k: getattr(cfg, k) for k in group.components})
 

@@ -67,9 +67,9 @@ def inputs(page: Page) -> set[Any]:
     return comps
 
 
-def data_values(data: DataTab, values: dict[Any, Any], names: tuple[str, ...] = tuple(DATA_FIELDS)) -> dict[str, Any]:
+def data_values(data: DataTab, values: dict[Any, Any]) -> dict[str, Any]:
     """The Data tab's fields as DataConfig values."""
-    return {name: DATA_FIELDS[name].to_config(values[data.fields[name]]) for name in names}
+    return {name: spec.to_config(values[data.fields[name]]) for name, spec in DATA_FIELDS.items()}
 
 
 def data_config(

@@ -31,6 +31,7 @@ def follow_outputs(page: Page) -> list[Any]:
 
 
 def poll_outputs(page: Page) -> list[Any]:
+    """What a poll tick may update (the order is the API's: the status card first)."""
     s, t = page.session, page.train
     return [
         t.status_box,
@@ -48,6 +49,7 @@ def poll_outputs(page: Page) -> list[Any]:
 
 
 def reattach_outputs(page: Page) -> list[Any]:
+    """What the page load sets (the order is the API's: the session id first)."""
     s = page.session
     return [s.sid, s.run_name, s.offset, s.records, s.timer, page.tabs]
 
@@ -96,7 +98,7 @@ class Runner:
         self.page, self.s = page, page.session
 
     @handler
-    def reattach(self, values: dict[Any, Any], request: gr.Request, profile: gr.OAuthProfile | None) -> dict[Any, Any]:
+    def reattach(self, values: dict[Any, Any], profile: gr.OAuthProfile | None) -> dict[Any, Any]:
         """Page load: settle the identity, then follow the session's run that is still queued or running."""
         # signed in on a Space: the workspace follows the account; else the id kept in this browser
         sid = identity.resolve_identity(values[self.s.sid], profile.username if profile is not None else None)
