@@ -3,6 +3,7 @@
 One app subprocess serves the whole module (offline, temp TL_HOME). Each test uses its own Client, i.e. its
 own gradio session, and its own browser identity (the id the page keeps in BrowserState).
 """
+
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+
+from tl_core.errors import UserError  # noqa: E402
+from tl_core.workspace import Workspace  # noqa: E402
+
+pytestmark = pytest.mark.slow  # every test talks to a real `python app.py` subprocess
 
 
 def free_port() -> int:
@@ -28,14 +35,20 @@ def free_port() -> int:
 
 def start_app(home: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "TL_HOME": str(home), "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "TL_HOME": str(home),
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "HF_HUB_OFFLINE": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONUNBUFFERED": "1",
+    }
     log = open(home / "app.log", "wb")
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     url = f"http://127.0.0.1:{port}/"
-    import urllib.request
-
     deadline = time.time() + 90
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -64,15 +77,53 @@ def client(url: str) -> tuple[Client, str]:
     return c, sid
 
 
-# positional form values after session_id for /start_run and /show_command (hidden gr.State inputs excluded):
-# task, model, method, run name, lr, epochs, batch, max_len, image_size, patience, scheduler, warmup,
-# text_col, label_col, image_col, eval %, stratify, seed, max_rows,
-# features: pooling, head_dropout; lora: r, alpha, dropout, target_modules, merge
-def form(task="text", model="bundled:minilm", method="features", epochs=2, max_rows=60, label_col="", text_col="",
-         lr=5e-3, batch=16) -> list:
-    return [task, model, method, "", lr, epochs, batch, 64, 64, 0, "linear", 0.0,
-            text_col, label_col, "", 20, True, 42, max_rows,
-            "auto", 0.1, 16, 32, 0.1, "auto", False]
+def form(
+    task="text",
+    model="bundled:minilm",
+    method="features",
+    epochs=2,
+    max_rows=60,
+    label_col="",
+    text_col="",
+    lr=5e-3,
+    batch=16,
+) -> dict:
+    """Every field of the run form by its label, as a user fills it in."""
+    return {
+        "Task": task,
+        "Base model": model,
+        "Method": method,
+        "Run name (optional)": "",
+        "Learning rate": lr,
+        "Epochs": epochs,
+        "Batch size": batch,
+        "Max length (tokens)": 64,
+        "Image size (px)": 64,
+        "Early-stopping patience": 0,
+        "LR schedule": "linear",
+        "Warmup": 0.0,
+        "Text column": text_col,
+        "Label column": label_col,
+        "Image column": "",
+        "Evaluation share (%)": 20,
+        "Stratified split": True,
+        "Seed": 42,
+        "Max training rows": max_rows,
+        "Pooling": "auto",
+        "Head dropout": 0.1,
+        "LoRA rank": 16,
+        "LoRA alpha": 32,
+        "LoRA dropout": 0.1,
+        "LoRA layers": "auto",
+        "Save a merged model": False,
+    }
+
+
+def submit_form(c: Client, sid: str, api_name: str, fields: dict) -> tuple:
+    """Call /start_run or /show_command: the session id, then each form field where the API lists it (by label)."""
+    params = c.view_api(print_info=False, return_format="dict")["named_endpoints"][api_name]["parameters"]
+    assert {p["label"] for p in params[1:]} == set(fields), "the form's fields changed: update form()"
+    return c.predict(sid, *[fields[p["label"]] for p in params[1:]], api_name=api_name)
 
 
 def test_page_serves_and_identity_is_random_and_validated(app_url) -> None:
@@ -95,7 +146,7 @@ def test_no_file_gives_a_readable_error(app_url) -> None:
         c.predict(sid, "text", None, 20, True, 42, 0, api_name="/upload_data")
     # starting without choosing any data is also refused with what to do
     with pytest.raises(AppError, match="Choose data first"):
-        c.predict(sid, *form(), api_name="/start_run")
+        submit_form(c, sid, "/start_run", form())
 
 
 def test_wrong_column_is_reported_and_blocks_the_start(app_url) -> None:
@@ -106,7 +157,7 @@ def test_wrong_column_is_reported_and_blocks_the_start(app_url) -> None:
     problems = c.predict(sid, "text", "", "stars", "", 20, True, 42, 0, api_name="/check_data")[0]
     assert "Blocking problems" in problems and "stars" in problems
     with pytest.raises(AppError, match="label column 'stars' is not in sentiment.csv"):
-        c.predict(sid, *form(label_col="stars"), api_name="/start_run")
+        submit_form(c, sid, "/start_run", form(label_col="stars"))
 
 
 def test_single_class_upload_is_blocked(app_url, tmp_path: Path) -> None:
@@ -119,7 +170,7 @@ def test_single_class_upload_is_blocked(app_url, tmp_path: Path) -> None:
     # the upload was copied into this session's own folder
     assert list((home / "sessions" / sid / "uploads").rglob("one_class.csv"))
     with pytest.raises(AppError, match="Only one class"):
-        c.predict(sid, *form(), api_name="/start_run")
+        submit_form(c, sid, "/start_run", form())
 
 
 def test_unknown_model_id_is_refused_before_any_run(app_url) -> None:
@@ -127,9 +178,9 @@ def test_unknown_model_id_is_refused_before_any_run(app_url) -> None:
     c, sid = client(url)
     c.predict(sid, "text", 20, True, 42, 0, api_name="/use_sample")
     with pytest.raises(AppError, match="no-such-org/no-such-model-123"):
-        c.predict(sid, *form(model="no-such-org/no-such-model-123"), api_name="/start_run")
+        submit_form(c, sid, "/start_run", form(model="no-such-org/no-such-model-123"))
     with pytest.raises(AppError, match="not a valid Hugging Face Hub id"):
-        c.predict(sid, *form(model="bad model id!"), api_name="/start_run")
+        submit_form(c, sid, "/start_run", form(model="bad model id!"))
     assert not any((home / "sessions" / sid / "runs").iterdir())  # nothing was created or launched
     facts = c.predict("text", "no-such-org/no-such-model-123", api_name="/describe_model")
     assert ["Works offline", "no: downloaded from the Hub on first use"] in facts["data"]
@@ -147,12 +198,12 @@ def _poll_until(c: Client, sid: str, phases: set[str], timeout: float) -> str:
     raise AssertionError(f"no {phases} within {timeout}s; last status: {html}")
 
 
-def test_stop_during_training_then_second_session_cannot_see_it(app_url) -> None:
+def test_stop_during_training_then_second_session_cannot_see_it(app_url, monkeypatch: pytest.MonkeyPatch) -> None:
     url, home = app_url
     c, sid = client(url)
     c.predict(sid, "text", 20, True, 42, 0, api_name="/use_sample")
     # many cheap epochs on cached features: long enough to be stopped mid-training
-    c.predict(sid, *form(epochs=400, max_rows=200, batch=8), api_name="/start_run")
+    submit_form(c, sid, "/start_run", form(epochs=400, max_rows=200, batch=8))
     _poll_until(c, sid, {"Training"}, timeout=150)
     c.predict(sid, api_name="/stop_run")
     status = _poll_until(c, sid, {"Stopped", "Finished", "Failed"}, timeout=90)
@@ -169,15 +220,9 @@ def test_stop_during_training_then_second_session_cannot_see_it(app_url) -> None
         with pytest.raises(AppError):  # refused: not one of this session's runs
             other.predict(other_sid, run, api_name=api)
     # the workspace layer refuses it too, whatever the client sends
-    os.environ["TL_HOME"], old = str(home), os.environ.get("TL_HOME")
-    try:
-        from tl_core.errors import UserError
-        from tl_core.workspace import Workspace
-
-        with pytest.raises(UserError, match="no run called"):
-            Workspace.open(other_sid).run_path(run)
-        with pytest.raises(UserError):
-            Workspace.open(other_sid).run_path(f"../{sid}/runs/{run}")
-        assert Workspace.open(sid).run_path(run).name == run
-    finally:
-        os.environ.pop("TL_HOME") if old is None else os.environ.__setitem__("TL_HOME", old)
+    monkeypatch.setenv("TL_HOME", str(home))
+    with pytest.raises(UserError, match="no run called"):
+        Workspace.open(other_sid).run_path(run)
+    with pytest.raises(UserError):
+        Workspace.open(other_sid).run_path(f"../{sid}/runs/{run}")
+    assert Workspace.open(sid).run_path(run).name == run

@@ -1,9 +1,12 @@
 """Plotly figures drawn from run files (metrics.jsonl records, results.json, data reports). No UI code here."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 ACCENT = "#4f46e5"
 SECOND = "#f97316"
@@ -26,8 +29,9 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) ->
 
 
 def _empty(fig: go.Figure, message: str) -> go.Figure:
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font={"color": "#94a3b8", "size": 13})
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"color": "#94a3b8", "size": 13}
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -58,8 +62,16 @@ def loss_figure(records: list[dict[str, Any]]) -> go.Figure:
     rows = train_records(records)
     if not rows:
         return _empty(fig, "The loss appears here once training logs its first steps.")
-    fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r["loss"] for r in rows], mode="lines+markers",
-                             name="train loss", line={"color": ACCENT, "width": 2}, marker={"size": 4}))
+    fig.add_trace(
+        go.Scatter(
+            x=[r["step"] for r in rows],
+            y=[r["loss"] for r in rows],
+            mode="lines+markers",
+            name="train loss",
+            line={"color": ACCENT, "width": 2},
+            marker={"size": 4},
+        )
+    )
     return fig
 
 
@@ -71,14 +83,30 @@ def eval_figure(records: list[dict[str, Any]], metric: str | None = None) -> go.
         return _empty(fig, "Evaluation results appear after each epoch.")
     x = [r.get("epoch") for r in rows]
     if any("eval_loss" in r for r in rows):
-        fig.add_trace(go.Scatter(x=x, y=[r.get("eval_loss") for r in rows], mode="lines+markers", name="eval loss",
-                                 line={"color": SECOND, "width": 2}))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[r.get("eval_loss") for r in rows],
+                mode="lines+markers",
+                name="eval loss",
+                line={"color": SECOND, "width": 2},
+            )
+        )
     metric = main_eval_metric(rows, metric)
     if metric:
-        fig.add_trace(go.Scatter(x=x, y=[r.get(f"eval_{metric}") for r in rows], mode="lines+markers", name=metric,
-                                 yaxis="y2", line={"color": ACCENT, "width": 2}))
-        fig.update_layout(yaxis2={"title": metric, "overlaying": "y", "side": "right", "range": [0, 1.02],
-                                  "showgrid": False})
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[r.get(f"eval_{metric}") for r in rows],
+                mode="lines+markers",
+                name=metric,
+                yaxis="y2",
+                line={"color": ACCENT, "width": 2},
+            )
+        )
+        fig.update_layout(
+            yaxis2={"title": metric, "overlaying": "y", "side": "right", "range": [0, 1.02], "showgrid": False}
+        )
         fig.update_layout(margin={"r": 50})
     return fig
 
@@ -88,13 +116,22 @@ def lr_figure(records: list[dict[str, Any]]) -> go.Figure:
     rows = [r for r in train_records(records) if r.get("learning_rate") is not None]
     if not rows:
         return _empty(fig, "The schedule appears once training starts.")
-    fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r["learning_rate"] for r in rows], mode="lines",
-                             name="learning rate", line={"color": "#10b981", "width": 2}))
+    fig.add_trace(
+        go.Scatter(
+            x=[r["step"] for r in rows],
+            y=[r["learning_rate"] for r in rows],
+            mode="lines",
+            name="learning rate",
+            line={"color": "#10b981", "width": 2},
+        )
+    )
     fig.update_yaxes(exponentformat="e")
     return fig
 
 
-def label_distribution(counts: dict[str, dict[str, int]] | dict[str, int], title: str = "Label distribution") -> go.Figure:
+def label_distribution(
+    counts: dict[str, dict[str, int]] | dict[str, int], title: str = "Label distribution"
+) -> go.Figure:
     """Bar chart of examples per class; ``counts`` is {label: n} or {split: {label: n}} (grouped bars)."""
     fig = _layout(go.Figure(), title, "", "examples", height=280)
     if not counts:
@@ -102,9 +139,17 @@ def label_distribution(counts: dict[str, dict[str, int]] | dict[str, int], title
     per_split = counts if all(isinstance(v, dict) for v in counts.values()) else {"all": counts}
     for i, (split, values) in enumerate(per_split.items()):
         labels = list(values)
-        fig.add_trace(go.Bar(x=labels, y=[values[k] for k in labels], name=split,
-                             marker_color=PALETTE[i % len(PALETTE)], text=[values[k] for k in labels],
-                             textposition="outside", cliponaxis=False))
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[values[k] for k in labels],
+                name=split,
+                marker_color=PALETTE[i % len(PALETTE)],
+                text=[values[k] for k in labels],
+                textposition="outside",
+                cliponaxis=False,
+            )
+        )
     fig.update_layout(barmode="group", showlegend=len(per_split) > 1)
     return fig
 
@@ -115,9 +160,18 @@ def confusion_figure(labels: list[str], matrix: list[list[int]]) -> go.Figure:
     fig = _layout(go.Figure(), "Confusion matrix", "predicted", "true", height=size)
     if not labels or not matrix:
         return _empty(fig, "No confusion matrix for this run.")
-    fig.add_trace(go.Heatmap(z=matrix, x=labels, y=labels, colorscale="Blues", showscale=False,
-                             text=[[str(v) for v in row] for row in matrix], texttemplate="%{text}",
-                             hovertemplate="true %{y}<br>predicted %{x}<br>%{z} examples<extra></extra>"))
+    fig.add_trace(
+        go.Heatmap(
+            z=matrix,
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            showscale=False,
+            text=[[str(v) for v in row] for row in matrix],
+            texttemplate="%{text}",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} examples<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category", side="bottom")
     return fig
@@ -135,8 +189,6 @@ def per_class_figure(rows: list[dict[str, Any]], key: str = "label") -> go.Figur
 
 def compare_figure(runs: list[tuple[str, list[dict[str, Any]]]], metric: str | None = None) -> go.Figure:
     """Training loss (left) and the evaluation metric (right) of several runs on one chart."""
-    from plotly.subplots import make_subplots
-
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss per step", "Evaluation metric per epoch"))
     _layout(fig, "", "", "", height=320)
     fig.update_layout(title=None, margin={"t": 40})
@@ -145,16 +197,37 @@ def compare_figure(runs: list[tuple[str, list[dict[str, Any]]]], metric: str | N
     for i, (name, records) in enumerate(runs):
         color = PALETTE[i % len(PALETTE)]
         rows = train_records(records)
-        fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r["loss"] for r in rows], mode="lines", name=name,
-                                 line={"color": color}, legendgroup=name), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=[r["step"] for r in rows],
+                y=[r["loss"] for r in rows],
+                mode="lines",
+                name=name,
+                line={"color": color},
+                legendgroup=name,
+            ),
+            row=1,
+            col=1,
+        )
         m = main_eval_metric(records, metric)
         ev = eval_records(records)
         if m:
-            fig.add_trace(go.Scatter(x=[r.get("epoch") for r in ev], y=[r.get(f"eval_{m}") for r in ev],
-                                     mode="lines+markers", name=f"{name} ({m})", line={"color": color, "dash": "dot"},
-                                     legendgroup=name, showlegend=False), row=1, col=2)
+            fig.add_trace(
+                go.Scatter(
+                    x=[r.get("epoch") for r in ev],
+                    y=[r.get(f"eval_{m}") for r in ev],
+                    mode="lines+markers",
+                    name=f"{name} ({m})",
+                    line={"color": color, "dash": "dot"},
+                    legendgroup=name,
+                    showlegend=False,
+                ),
+                row=1,
+                col=2,
+            )
     fig.update_xaxes(title_text="step", row=1, col=1)
     fig.update_xaxes(title_text="epoch", row=1, col=2)
-    fig.update_layout(legend={"orientation": "h", "y": -0.25, "x": 0, "xanchor": "left", "yanchor": "top"},
-                      margin={"b": 80})
+    fig.update_layout(
+        legend={"orientation": "h", "y": -0.25, "x": 0, "xanchor": "left", "yanchor": "top"}, margin={"b": 80}
+    )
     return fig

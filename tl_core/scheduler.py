@@ -10,6 +10,7 @@ Nothing runs in the background: ``dispatch()`` is called from the UI's poll tick
 starts the next waiting run once the current one has finished. It also enforces stop requests that a run did
 not honour in time (e.g. while it was still loading), by terminating its process group.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -17,11 +18,12 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from . import paths, settings
+from . import paths, runs, settings
 from . import runfiles as rf
 from .errors import UserError
 
@@ -73,8 +75,6 @@ def _current(root: Path, slot: str) -> Path | None:
 
 def _holds_slot(run_dir: Path) -> bool:
     """True while the run's process is alive or it is between launch and its first status write."""
-    from . import runs
-
     if not (run_dir / rf.CONFIG).is_file():
         return False
     st = runs.status(run_dir)
@@ -87,14 +87,14 @@ def submit(run_dir: Path, start: Callable[..., Any] | None = None, resume: bool 
     if not (run_dir / rf.CONFIG).is_file():
         raise UserError(f"{run_dir.name} is not a run folder.")
     slot = slot_name()
-    from . import runs
-
     if runs.is_active(run_dir) or position(run_dir) is not None:
         raise UserError("This run is already running or waiting in the queue.")
     with _locked(slot) as root:
         name = f"{time.time_ns():020d}-{secrets.token_hex(3)}.json"
         tmp = root / slot / f".{name}.tmp"
-        tmp.write_text(json.dumps({"run_dir": str(run_dir), "submitted": time.time(), "resume": resume}), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"run_dir": str(run_dir), "submitted": time.time(), "resume": resume}), encoding="utf-8"
+        )
         os.replace(tmp, root / slot / name)
     (run_dir / rf.STOP).unlink(missing_ok=True)
     rf.update_status(run_dir, "queued", queued_at=time.time(), pid=None, error=None, eta_s=None)
@@ -103,10 +103,18 @@ def submit(run_dir: Path, start: Callable[..., Any] | None = None, resume: bool 
     return 0 if pos is None else pos
 
 
+def resume(run_dir: Path, start: Callable[..., Any] | None = None) -> int:
+    """Queue a stopped run to continue from its last complete checkpoint; refuse, saying why, any other run."""
+    phase = runs.status(Path(run_dir)).get("phase", "unknown")
+    if phase != "stopped":
+        raise UserError(f"Only a stopped run can be resumed (this one is {phase}).")
+    if rf.last_checkpoint(Path(run_dir)) is None:
+        raise UserError("This run stopped before its first checkpoint: start it again instead.")
+    return submit(run_dir, start=start, resume=True)
+
+
 def dispatch(start: Callable[..., Any] | None = None) -> Path | None:
     """Start the next waiting run if the accelerator is free; returns the run started, if any."""
-    from . import runs
-
     start = start or runs.start
     slot = slot_name()
     with _locked(slot) as root:
@@ -129,7 +137,9 @@ def dispatch(start: Callable[..., Any] | None = None) -> Path | None:
                 (root / f"{slot}.current").unlink(missing_ok=True)
                 continue
             except Exception as err:  # noqa: BLE001 - a launch failure must not wedge the queue
-                rf.update_status(run_dir, "failed", error=f"The run could not be launched ({type(err).__name__}: {err}).")
+                rf.update_status(
+                    run_dir, "failed", error=f"The run could not be launched ({type(err).__name__}: {err})."
+                )
                 (root / f"{slot}.current").unlink(missing_ok=True)
                 continue
             return run_dir
@@ -137,8 +147,6 @@ def dispatch(start: Callable[..., Any] | None = None) -> Path | None:
 
 
 def _enforce_stop(run_dir: Path) -> None:
-    from . import runs
-
     stop_file = run_dir / rf.STOP
     try:
         requested = stop_file.stat().st_mtime
@@ -183,8 +191,6 @@ def request_stop(run_dir: Path) -> dict[str, Any]:
     The trainer also checks the request while loading and extracting features; dispatch() terminates a run that
     has not stopped STOP_GRACE_S after the request.
     """
-    from . import runs
-
     run_dir = Path(run_dir)
     if cancel(run_dir):
         return runs.status(run_dir)

@@ -4,6 +4,7 @@ The id is a random token kept in the browser (or derived from a signed-in user's
 back from a client is checked against a strict pattern before it is used as a folder name, and every run name
 is checked to lie inside the workspace, so a client can never point the app at a path outside its own folder.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import paths, settings
+from . import paths, runs, settings
 from .errors import UserError
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
@@ -104,7 +105,7 @@ class Workspace:
     root: Path
 
     @classmethod
-    def open(cls, session_id: Any) -> "Workspace":
+    def open(cls, session_id: Any) -> Workspace:
         """The workspace of a validated id (folders created on first use)."""
         if not is_valid_id(session_id):
             raise UserError("This browser session is not recognised. Reload the page to start a new session.")
@@ -143,9 +144,7 @@ class Workspace:
 
     def list_runs(self) -> list[dict[str, Any]]:
         """This workspace's runs only, newest first (see tl_core.runs.list_runs)."""
-        from .runs import list_runs
-
-        return list_runs(self.runs_dir)
+        return runs.list_runs(self.runs_dir)
 
     def save_upload(self, src: str | Path, kind: str = "data") -> Path:
         """Copy an uploaded file (from the web server's temp folder) into this workspace; returns the copy."""

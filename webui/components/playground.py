@@ -1,0 +1,171 @@
+"""Tab 6, Playground: try a finished run's model on one text or image (prefilled from its evaluation split), and
+score a whole file into a downloadable CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from tl_core import dashboard
+from tl_core import runfiles as rf
+from tl_core.errors import UserError
+
+from .. import presenters
+from ..handler import handler, workspace
+from ..state import Page, PlaygroundTab
+from .data import DATA_TYPES
+
+IMAGE_TYPES = [".png", ".jpg", ".jpeg"]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def build() -> PlaygroundTab:
+    play_run = gr.Dropdown(label="Model (a finished run)", choices=[], elem_id="play-run")
+    with gr.Row():
+        with gr.Column():
+            play_text = gr.Textbox(label="Text", lines=4, elem_id="play-text")
+            play_image = gr.Image(
+                label="Image",
+                type="pil",
+                sources=["upload", "webcam", "clipboard"],
+                visible=False,
+                height=260,
+                elem_id="play-image",
+            )
+            with gr.Row():
+                predict_btn = gr.Button("Predict", variant="primary", elem_id="predict-btn")
+                next_btn = gr.Button("Another example", elem_id="next-example")
+        with gr.Column():
+            play_label = gr.Label(label="Prediction", num_top_classes=5, elem_id="play-label")
+            play_ner = gr.HighlightedText(label="Entities", visible=False, elem_id="play-ner")
+    gr.Markdown(
+        "#### Batch scoring\nUpload a file (a table with a text column, or images in a zip) and download the "
+        "predictions as CSV."
+    )
+    with gr.Row():
+        batch_in = gr.File(label="File to score", file_types=DATA_TYPES + IMAGE_TYPES, elem_id="batch-in")
+        batch_out = gr.File(label="Predictions (CSV)", interactive=False, elem_id="batch-out")
+    batch_preview = gr.Dataframe(
+        headers=["input", "prediction", "confidence"],
+        label="First predictions",
+        interactive=False,
+        max_height=240,
+        show_row_numbers=False,
+        elem_id="batch-preview",
+    )
+    return PlaygroundTab(
+        play_run=play_run,
+        play_text=play_text,
+        play_image=play_image,
+        predict_btn=predict_btn,
+        next_btn=next_btn,
+        play_label=play_label,
+        play_ner=play_ner,
+        batch_in=batch_in,
+        batch_out=batch_out,
+        batch_preview=batch_preview,
+    )
+
+
+class PlaygroundHandlers:
+    def __init__(self, page: Page):
+        self.page, self.tab, self.s = page, page.playground, page.session
+
+    def _run_dir(self, values: dict[Any, Any]) -> Path:
+        if not values[self.tab.play_run]:
+            raise UserError("Choose a model (a finished run) first.")
+        return workspace(self.s, values).run_path(values[self.tab.play_run])
+
+    def choose_outputs(self) -> list[Any]:
+        t = self.tab
+        return [t.play_text, t.play_image, t.play_label, t.play_ner, self.s.example_idx]
+
+    @handler
+    def choose_run(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        """A model was chosen: show the input and output that fit its task, prefilled with an evaluation example."""
+        t = self.tab
+        if not values[t.play_run]:
+            return {t.play_label: None, self.s.example_idx: 0}
+        run_dir = self._run_dir(values)
+        task = (rf.read_json(run_dir / rf.CONFIG, {}) or {}).get("task")
+        examples = dashboard.example_inputs(run_dir)
+        first = examples[0] if examples else None
+        if task == "image":
+            return {
+                t.play_text: gr.update(visible=False),
+                t.play_image: gr.update(value=dashboard.load_image(first) if first else None, visible=True),
+                t.play_label: gr.update(visible=True, value=None),
+                t.play_ner: gr.update(visible=False, value=None),
+                self.s.example_idx: 1,
+            }
+        return {
+            t.play_text: gr.update(visible=True, value=first or "", label="Sentence" if task == "ner" else "Text"),
+            t.play_image: gr.update(visible=False, value=None),
+            t.play_label: gr.update(visible=task != "ner", value=None),
+            t.play_ner: gr.update(visible=task == "ner", value=None),
+            self.s.example_idx: 1,
+        }
+
+    @handler
+    def next_example(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        examples = dashboard.example_inputs(self._run_dir(values), k=50)
+        if not examples:
+            raise UserError("This run has no evaluation examples.")
+        idx = values[self.s.example_idx]
+        x = examples[idx % len(examples)]
+        shown = (
+            {self.tab.play_image: dashboard.load_image(x)}
+            if Path(str(x)).suffix.lower() in IMAGE_SUFFIXES
+            else {self.tab.play_text: x}
+        )
+        return {**shown, self.s.example_idx: idx + 1}
+
+    @handler
+    def predict(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        t = self.tab
+        predictor = dashboard.predictor_for(self._run_dir(values))
+        task = predictor.config.task
+        if task == "image":
+            if values[t.play_image] is None:
+                raise UserError("Add an image first: upload one, paste one or use the webcam.")
+            return {t.play_label: predictor.predict(values[t.play_image], top_k=5)}
+        text = values[t.play_text]
+        if not (text or "").strip():
+            raise UserError("Type some text first.")
+        if task == "ner":
+            return {t.play_ner: presenters.ner_entities(predictor.predict(text))}
+        return {t.play_label: predictor.predict(text, top_k=5)}
+
+    @handler
+    def predict_file(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        t = self.tab
+        if not values[t.batch_in]:
+            return {t.batch_out: None, t.batch_preview: None}
+        run_dir = self._run_dir(values)
+        ws = workspace(self.s, values)
+        out, rows = dashboard.batch_predict(ws, run_dir, ws.save_upload(values[t.batch_in], kind="score"))
+        return {t.batch_out: str(out), t.batch_preview: pd.DataFrame(rows[:20])}
+
+
+def wire(page: Page) -> None:
+    h, t, s = PlaygroundHandlers(page), page.playground, page.session
+    t.play_run.change(h.choose_run, {s.sid, t.play_run}, h.choose_outputs(), api_name="playground_run")
+    t.next_btn.click(
+        h.next_example,
+        {s.sid, t.play_run, s.example_idx},
+        [t.play_text, t.play_image, s.example_idx],
+        api_name="next_example",
+    )
+    gr.on(
+        [t.predict_btn.click, t.play_text.submit],
+        h.predict,
+        {s.sid, t.play_run, t.play_text, t.play_image},
+        [t.play_label, t.play_ner],
+        api_name="predict",
+    )
+    t.batch_in.upload(
+        h.predict_file, {s.sid, t.play_run, t.batch_in}, [t.batch_out, t.batch_preview], api_name="predict_file"
+    )

@@ -1,0 +1,152 @@
+"""Tab 7, Runs & export: this session's run history, comparing runs (curves and the settings that differ), the
+model as a zip, and a push to the Hugging Face Hub with a model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+
+from tl_core import charts, dashboard, export, scheduler
+from tl_core import runfiles as rf
+from tl_core.errors import UserError
+
+from .. import presenters
+from ..handler import handler, workspace
+from ..state import Page, RunsTab
+
+
+def build() -> RunsTab:
+    with gr.Row():
+        refresh_btn = gr.Button("Refresh", scale=0, min_width=120, elem_id="refresh-runs")
+    runs_df = gr.Dataframe(
+        headers=presenters.RUNS_HEADERS,
+        label="Run history",
+        interactive=False,
+        wrap=True,
+        show_row_numbers=False,
+        elem_id="runs-table",
+        max_height=280,
+    )
+    with gr.Row():
+        with gr.Column():
+            compare_sel = gr.CheckboxGroup(label="Compare runs", choices=[], elem_id="compare-sel")
+            compare_btn = gr.Button("Compare selected", elem_id="compare-btn")
+        with gr.Column():
+            export_run = gr.Dropdown(label="Run to export", choices=[], elem_id="export-run")
+            with gr.Row():
+                zip_btn = gr.Button("Download model (zip)", elem_id="zip-btn")
+            zip_file = gr.File(label="Model zip", interactive=False, elem_id="zip-file")
+    compare_plot = gr.Plot(show_label=False, visible=False, elem_id="compare-plot")
+    diff_df = gr.Dataframe(
+        headers=["setting", "run A", "run B"],
+        label="Settings that differ",
+        interactive=False,
+        show_row_numbers=False,
+        visible=False,
+        elem_id="diff-table",
+        wrap=True,
+    )
+    with gr.Accordion("Push to the Hugging Face Hub", open=False):
+        with gr.Row():
+            repo_id = gr.Textbox(label="Repository", placeholder="your-name/model-name", elem_id="push-repo")
+            token = gr.Textbox(
+                label="Access token (write)",
+                type="password",
+                elem_id="push-token",
+                info="Used for this upload only; never stored, logged or shown.",
+            )
+            private = gr.Checkbox(True, label="Private", elem_id="push-private")
+        push_btn = gr.Button("Push model and model card", elem_id="push-btn")
+        push_out = gr.Markdown()
+    return RunsTab(
+        refresh_btn=refresh_btn,
+        runs_df=runs_df,
+        compare_sel=compare_sel,
+        compare_btn=compare_btn,
+        export_run=export_run,
+        zip_btn=zip_btn,
+        zip_file=zip_file,
+        compare_plot=compare_plot,
+        diff_df=diff_df,
+        repo_id=repo_id,
+        token=token,
+        private=private,
+        push_btn=push_btn,
+        push_out=push_out,
+    )
+
+
+class RunsHandlers:
+    def __init__(self, page: Page):
+        self.page, self.tab, self.s = page, page.runs, page.session
+
+    def list_outputs(self) -> list[Any]:
+        t = self.tab
+        return [t.runs_df, t.compare_sel, t.export_run, self.page.evaluate.eval_run, self.page.playground.play_run]
+
+    @handler
+    def list_runs(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        """The run history, and every run picker offered this session's runs (finished ones where a model is
+        needed)."""
+        rows = workspace(self.s, values).list_runs()
+        waiting = [Path(r["run_dir"]) for r in rows if r["phase"] == "queued"]
+        everything, done = presenters.run_choices(rows), presenters.run_choices(rows, finished_only=True)
+        return {
+            self.tab.runs_df: presenters.runs_table(rows, {d.name: scheduler.position(d) for d in waiting}),
+            self.tab.compare_sel: gr.CheckboxGroup(choices=everything),
+            self.tab.export_run: gr.Dropdown(choices=done),
+            self.page.evaluate.eval_run: gr.Dropdown(choices=done),
+            self.page.playground.play_run: gr.Dropdown(choices=done),
+        }
+
+    @handler
+    def compare(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        selected = values[self.tab.compare_sel]
+        if not selected or len(selected) < 2:
+            raise UserError("Tick at least two runs to compare.")
+        ws = workspace(self.s, values)
+        dirs = [ws.run_path(name) for name in selected]
+        headers, rows = dashboard.config_diff(dirs)
+        series = [(d.name, rf.read_metrics(d, 0)[0]) for d in dirs]
+        return {
+            self.tab.compare_plot: gr.Plot(charts.compare_figure(series), visible=True),
+            self.tab.diff_df: gr.Dataframe(pd.DataFrame(rows, columns=headers), visible=True),
+        }
+
+    def _run_dir(self, values: dict[Any, Any]) -> Path:
+        if not values[self.tab.export_run]:
+            raise UserError("Choose a finished run to export.")
+        return workspace(self.s, values).run_path(values[self.tab.export_run])
+
+    @handler
+    def download_zip(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        zipped = export.zip_model(self._run_dir(values), workspace(self.s, values).downloads)
+        return {self.tab.zip_file: str(zipped)}
+
+    @handler
+    def push(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        t = self.tab
+        url = export.push_to_hub(self._run_dir(values), values[t.repo_id], values[t.token], values[t.private])
+        return {t.push_out: f"Pushed: [{url}]({url})", t.token: ""}  # the token leaves the page once used
+
+
+def wire(page: Page) -> None:
+    h, t, sid = RunsHandlers(page), page.runs, page.session.sid
+    gr.on(
+        [t.refresh_btn.click, page.tabs.select],
+        h.list_runs,
+        {sid},
+        h.list_outputs(),
+        api_name="list_runs",
+        concurrency_limit=None,
+        show_progress="hidden",
+    )
+    t.compare_btn.click(h.compare, {sid, t.compare_sel}, [t.compare_plot, t.diff_df], api_name="compare_runs")
+    t.zip_btn.click(h.download_zip, {sid, t.export_run}, [t.zip_file], api_name="download_zip")
+    t.export_run.change(lambda: None, None, [t.zip_file], api_name="clear_zip", show_progress="hidden")
+    t.push_btn.click(
+        h.push, {sid, t.export_run, t.repo_id, t.token, t.private}, [t.push_out, t.token], api_name="push_to_hub"
+    )

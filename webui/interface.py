@@ -1,0 +1,125 @@
+"""The page: header, the seven tabs in order, the session's state, and the page-load re-attach to a running run.
+
+Training never runs in this process: a run is an ``accelerate launch`` subprocess started by the scheduler, and
+the page only reads the run folder on a timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from tl_core import settings
+from tl_core import workspace as identity
+
+from . import runner
+from .components import data, evaluate, method, playground, runs_export, task_model, train
+from .state import Page, Session
+
+log = logging.getLogger("tl_dashboard")
+CSS = (Path(__file__).parent / "style.css").read_text(encoding="utf-8")
+INTRO = (
+    "# Transfer-learning dashboard\nTrain an image, text or entity model on your own data: pick a task, add data, "
+    "choose a method, train, test and export. No code needed."
+)
+
+
+def create_ui(oauth: bool | None = None) -> gr.Blocks:
+    """The dashboard page. ``oauth`` (default: on a Space with ``hf_oauth``) adds the sign-in button, and the
+    workspace then follows the signed-in account instead of the browser."""
+    return create_page(oauth)[0]
+
+
+def create_page(oauth: bool | None = None) -> tuple[gr.Blocks, Page]:
+    """The page and its element registry (tests reach components through the registry, as handlers do)."""
+    oauth = identity.oauth_enabled() if oauth is None else oauth
+    with gr.Blocks(title="Transfer-learning dashboard", fill_width=True) as demo:
+        session = _session()
+        with gr.Row(elem_id="tl-header", equal_height=True):
+            gr.Markdown(INTRO, scale=4)
+            if oauth:  # only on a Space with hf_oauth: locally gradio would need an HF login to mock it
+                gr.LoginButton(scale=0, min_width=220, elem_id="login-btn")
+        with gr.Tabs(selected="task") as tabs:
+            with gr.Tab("Task & model", id="task"):
+                task_model_tab = task_model.build()
+            with gr.Tab("Data", id="data"):
+                data_tab = data.build()
+            with gr.Tab("Method & settings", id="method"):
+                method_tab = method.build()
+            with gr.Tab("Train", id="train"):
+                train_tab = train.build()
+            with gr.Tab("Evaluate", id="evaluate"):
+                evaluate_tab = evaluate.build()
+            with gr.Tab("Playground", id="playground"):
+                playground_tab = playground.build()
+            with gr.Tab("Runs & export", id="runs"):
+                runs_tab = runs_export.build()
+        page = Page(
+            session=session,
+            tabs=tabs,
+            task_model=task_model_tab,
+            data=data_tab,
+            method=method_tab,
+            train=train_tab,
+            evaluate=evaluate_tab,
+            playground=playground_tab,
+            runs=runs_tab,
+        )
+        _wire(demo, page)
+    return demo, page
+
+
+def _session() -> Session:
+    return Session(
+        sid=gr.BrowserState(None, storage_key="tl_session_id", secret=identity.browser_secret()),
+        data_choice=gr.State(None),
+        eval_choice=gr.State(None),
+        run_name=gr.State(None),
+        offset=gr.State(0),
+        records=gr.State([]),
+        example_idx=gr.State(0),
+        timer=gr.Timer(1.0, active=False),
+    )
+
+
+def _wire(demo: gr.Blocks, page: Page) -> None:
+    """Every tab's events. The page load settles the identity first and re-attaches to a run still going."""
+    run = train.wire(page)
+    demo.load(run.reattach, {page.session.sid}, runner.reattach_outputs(page), api_name="init")
+    task_model.wire(demo, page, data.wire(page))
+    method.wire(page)
+    evaluate.wire(page)
+    playground.wire(page)
+    runs_export.wire(page)
+
+
+def launch_kwargs() -> dict[str, Any]:
+    """Arguments for demo.launch(): theme/css (gradio 6 takes them here), upload cap, the one served folder."""
+    root = identity.sessions_root()
+    root.mkdir(parents=True, exist_ok=True)
+    return {
+        "theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="slate", font=["Inter", "system-ui", "sans-serif"]),
+        "css": CSS,
+        "max_file_size": settings.MAX_UPLOAD.get(),
+        "allowed_paths": [str(root)],  # downloads live in each session's own folder (random, unguessable id)
+        "footer_links": [],
+        "server_name": settings.SERVER_NAME.get(),
+        "server_port": int(settings.SERVER_PORT.get()),
+    }
+
+
+def _warm_up() -> None:
+    """Import the heavy modules after the page is up, so the first click is quick."""
+    try:
+        import tl_core.data  # noqa: F401 - deliberate lazy heavy import (datasets)
+        import tl_core.models  # noqa: F401 - deliberate lazy heavy import (torch)
+    except Exception:  # noqa: BLE001
+        log.exception("warm-up import failed")
+
+
+def warm_up_in_background() -> None:
+    threading.Thread(target=_warm_up, daemon=True).start()
