@@ -161,57 +161,6 @@ def test_a_launch_failure_does_not_wedge_the_queue(home: Path) -> None:
     assert scheduler.submit(ok, start=launch) == 0
 
 
-# --- export ----------------------------------------------------------------------------------------------------
-def test_zip_and_model_card(home: Path) -> None:
-    run = make_run(home / "runs", "finished", phase="done", finished=True)
-    card = export.model_card(run)
-    for needle in (
-        "sentence-transformers/all-MiniLM-L6-v2",
-        f"**Method:** {method_title('features')}",
-        "320 training, 80 evaluation",
-        "| accuracy | 0.9100 |",
-        "python -m tl_core train --preset training_config.yaml --data reviews.csv",
-        "pipeline_tag: text-classification",
-    ):
-        assert needle in card, needle
-    assert "/srv/private" not in card  # server paths never leak into a public card
-    z = export.zip_model(run, home / "downloads")
-    names = zipfile.ZipFile(z).namelist()
-    assert "finished/model.safetensors" in names and "finished/README.md" in names
-    unfinished = make_run(home / "runs", "unfinished")
-    with pytest.raises(UserError, match="no finished model"):
-        export.zip_model(unfinished, home / "downloads")
-
-
-def test_push_stages_card_and_never_leaks_the_token(home: Path, caplog: pytest.LogCaptureFixture) -> None:
-    run = make_run(home / "runs", "finished", phase="done", finished=True)
-    token = "hf_SECRETtoken1234567890"
-    seen = {}
-
-    def fake_upload(folder: Path, repo_id: str, tok: str, private: bool) -> str:
-        seen.update(files=sorted(p.name for p in folder.iterdir()), repo=repo_id, private=private, tok=tok)
-        return f"https://huggingface.co/{repo_id}"
-
-    url = export.push_to_hub(run, "me/my-model", token, private=True, upload=fake_upload)
-    assert url == "https://huggingface.co/me/my-model" and token not in url
-    assert seen["files"] == ["README.md", "model.safetensors", "results.json", "training_config.yaml"]
-    assert seen["tok"] == token and seen["private"] is True
-
-    def failing(folder: Path, repo_id: str, tok: str, private: bool) -> str:
-        raise RuntimeError(f"HTTP 500 while using token {tok}")
-
-    with pytest.raises(UserError) as err:
-        export.push_to_hub(run, "me/my-model", token, upload=failing)
-    assert token not in str(err.value) and "***" in str(err.value)
-    for bad_repo in ("", "no-namespace", "../x/y"):
-        with pytest.raises(UserError, match="your-name/model-name"):
-            export.push_to_hub(run, bad_repo, token, upload=fake_upload)
-    with pytest.raises(UserError, match="access token"):
-        export.push_to_hub(run, "me/my-model", "  ", upload=fake_upload)
-    on_disk = b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
-    assert token.encode() not in on_disk and token not in caplog.text
-
-
 # --- charts ----------------------------------------------------------------------------------------------------
 def test_charts_from_metrics_records() -> None:
     records = [
@@ -299,19 +248,19 @@ def test_check_available_offline(home: Path, monkeypatch: pytest.MonkeyPatch) ->
     from tl_core.errors import ModelError
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(models, "_offline_mode", lambda: True)
+    monkeypatch.setattr(models.hub, "_offline_mode", lambda: True)
     with pytest.raises(ModelError, match="no-such-org/nothing-here-42"):
         models.check_available("text", "no-such-org/nothing-here-42")
     with pytest.raises(ModelError):
         dashboard.check_model("text", "bad id!")
-    monkeypatch.setattr(models, "_offline_mode", lambda: False)
-    monkeypatch.setattr(models, "_probe_hub", lambda ref, rev: ("missing", None))
+    monkeypatch.setattr(models.hub, "_offline_mode", lambda: False)
+    monkeypatch.setattr(models.hub, "_probe_hub", lambda ref, rev: ("missing", None))
     with pytest.raises(ModelError, match="has no model"):
         dashboard.check_model("text", "org/missing")
-    monkeypatch.setattr(models, "_probe_hub", lambda ref, rev: ("gated", None))
+    monkeypatch.setattr(models.hub, "_probe_hub", lambda ref, rev: ("gated", None))
     with pytest.raises(ModelError, match="gated"):
         models.check_available("text", "org/gated")
-    monkeypatch.setattr(models, "_probe_hub", lambda ref, rev: ("ok", None))
+    monkeypatch.setattr(models.hub, "_probe_hub", lambda ref, rev: ("ok", None))
     assert models.check_available("text", "org/fine") == "org/fine"
 
 

@@ -276,3 +276,51 @@ def _connect(url: str, proc: subprocess.Popen, client_cls):
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(1)
     raise AssertionError("the demo did not start in 120 s")
+
+
+def test_card_content_zip_and_unfinished(finished, tmp_path):
+    run_dir = finished("text", "features")
+    out = export.export_model(run_dir, tmp_path / "export")
+    card = (out / "README.md").read_text()
+    results = rf.read_json(run_dir / rf.RESULTS)
+    for needle in ("library_name: sentence-transformers",
+                   "Feature extraction", f"{results['data']['train']} training, {results['data']['eval']} evaluation",
+                   "macro F1", "model-index", "reviews.csv", "--preset training_config.yaml"):
+        assert needle in card, needle
+    assert "pipeline_tag" not in card  # pipeline() must not be offered for a folder it would load wrong
+    z = export.zip_model(run_dir, tmp_path / "downloads")
+    names = zipfile.ZipFile(z).namelist()
+    assert f"{run_dir.name}-model/README.md" in names and f"{run_dir.name}-model/modules.json" in names
+    demo = export.zip_model(run_dir, tmp_path / "downloads", demo=True)
+    assert f"{run_dir.name}-demo/app.py" in zipfile.ZipFile(demo).namelist()
+
+
+def test_push_uploads_the_export_and_never_leaks_the_token(finished, tmp_path, caplog):
+    run_dir = finished("ner", "full")
+    token = "hf_SECRETtoken1234567890"
+    seen = {}
+
+    def fake_upload(folder: Path, repo_id: str, tok: str, private: bool, repo_type: str = "model") -> str:
+        seen.update(files=sorted(p.name for p in folder.iterdir()), repo=repo_id, private=private, tok=tok,
+                    kind=repo_type)
+        return f"https://huggingface.co/{repo_id}"
+
+    url = export.push_to_hub(run_dir, "me/my-model", token, private=True, upload=fake_upload)
+    assert url == "https://huggingface.co/me/my-model" and seen["tok"] == token and seen["private"] is True
+    assert {"README.md", "config.json", "model.safetensors", "results.json", "training_config.yaml"} <= set(seen["files"])
+    export.push_to_hub(run_dir, "me/my-demo", token, upload=fake_upload, demo=True)
+    assert seen["kind"] == "space" and {"app.py", "model", "README.md"} <= set(seen["files"])
+
+    def failing(folder: Path, repo_id: str, tok: str, private: bool) -> str:
+        raise RuntimeError(f"HTTP 500 while using token {tok}")
+
+    with pytest.raises(UserError) as err:
+        export.push_to_hub(run_dir, "me/my-model", token, upload=failing)
+    assert token not in str(err.value) and "***" in str(err.value)
+    for bad_repo in ("", "no-namespace", "../x/y"):
+        with pytest.raises(UserError, match="your-name/model-name"):
+            export.push_to_hub(run_dir, bad_repo, token, upload=fake_upload)
+    with pytest.raises(UserError, match="access token"):
+        export.push_to_hub(run_dir, "me/my-model", "  ", upload=fake_upload)
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert token.encode() not in on_disk and token not in caplog.text

@@ -114,12 +114,14 @@ class RunsTab:
     compare_btn: gr.Button
     export_run: gr.Dropdown
     zip_btn: gr.Button
+    demo_btn: gr.Button
     zip_file: gr.File
     compare_plot: gr.Plot
     diff_df: gr.Dataframe
     repo_id: gr.Textbox
     token: gr.Textbox
     private: gr.Checkbox
+    push_kind: gr.Radio
     push_btn: gr.Button
     push_out: gr.Markdown
 

@@ -144,6 +144,7 @@ def _cached_features(
         image_size=tc.image_size,
         data=prep.data.data_hash,
         bf16=bf16,
+        features_version=2,  # 2: ViT-like image backbones give the CLS token, not their tanh pooler
     )
     cache_dir = Path(settings.FEATURE_CACHE.get() or folder.path / "feature_cache")
     tensors, hits = {}, {}

@@ -1,5 +1,6 @@
 """Tab 7, Runs & export: this session's run history, comparing runs (curves and the settings that differ), the
-model as a zip, and a push to the Hugging Face Hub with a model card."""
+portable export as a zip, a standalone demo app as a zip, and a push of either to the Hugging Face Hub (the model
+with its card, or the demo as a new Space) with the signed-in account's token on a Space or a pasted one."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def build() -> RunsTab:
             export_run = gr.Dropdown(label="Run to export", choices=[], elem_id="export-run")
             with gr.Row():
                 zip_btn = gr.Button("Download model (zip)", elem_id="zip-btn")
-            zip_file = gr.File(label="Model zip", interactive=False, elem_id="zip-file")
+                demo_btn = gr.Button("Download demo app (zip)", elem_id="demo-zip-btn")
+            zip_file = gr.File(label="Download", interactive=False, elem_id="zip-file")
     compare_plot = gr.Plot(show_label=False, visible=False, elem_id="compare-plot")
     diff_df = gr.Dataframe(
         headers=["setting", "run A", "run B"],
@@ -56,10 +58,17 @@ def build() -> RunsTab:
                 label="Access token (write)",
                 type="password",
                 elem_id="push-token",
-                info="Used for this upload only; never stored, logged or shown.",
+                info="Not needed when you are signed in on a Space. Used for this upload only; never stored, "
+                "logged or shown.",
             )
             private = gr.Checkbox(True, label="Private", elem_id="push-private")
-        push_btn = gr.Button("Push model and model card", elem_id="push-btn")
+        push_kind = gr.Radio(
+            [("The model and its card", "model"), ("A demo app, as a new Space", "demo")],
+            value="model",
+            label="What to push",
+            elem_id="push-kind",
+        )
+        push_btn = gr.Button("Push to the Hub", elem_id="push-btn")
         push_out = gr.Markdown()
     return RunsTab(
         refresh_btn=refresh_btn,
@@ -68,12 +77,14 @@ def build() -> RunsTab:
         compare_btn=compare_btn,
         export_run=export_run,
         zip_btn=zip_btn,
+        demo_btn=demo_btn,
         zip_file=zip_file,
         compare_plot=compare_plot,
         diff_df=diff_df,
         repo_id=repo_id,
         token=token,
         private=private,
+        push_kind=push_kind,
         push_btn=push_btn,
         push_out=push_out,
     )
@@ -127,9 +138,17 @@ class RunsHandlers:
         return {self.tab.zip_file: str(zipped)}
 
     @handler
-    def push(self, values: dict[Any, Any]) -> dict[Any, Any]:
+    def download_demo(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        zipped = export.zip_model(self._run_dir(values), workspace(self.s, values).downloads, demo=True)
+        return {self.tab.zip_file: str(zipped)}
+
+    @handler
+    def push(self, values: dict[Any, Any], oauth: gr.OAuthToken | None) -> dict[Any, Any]:
+        """A pasted token wins; else, signed in on a Space, the account's own token (write-repos scope)."""
         t = self.tab
-        url = export.push_to_hub(self._run_dir(values), values[t.repo_id], values[t.token], values[t.private])
+        token = (values[t.token] or "").strip() or (oauth.token if oauth is not None else "")
+        demo = values[t.push_kind] == "demo"
+        url = export.push_to_hub(self._run_dir(values), values[t.repo_id], token, values[t.private], demo=demo)
         return {t.push_out: f"Pushed: [{url}]({url})", t.token: ""}  # the token leaves the page once used
 
 
@@ -146,7 +165,11 @@ def wire(page: Page) -> None:
     )
     t.compare_btn.click(h.compare, {sid, t.compare_sel}, [t.compare_plot, t.diff_df], api_name="compare_runs")
     t.zip_btn.click(h.download_zip, {sid, t.export_run}, [t.zip_file], api_name="download_zip")
+    t.demo_btn.click(h.download_demo, {sid, t.export_run}, [t.zip_file], api_name="download_demo")
     t.export_run.change(lambda: None, None, [t.zip_file], api_name="clear_zip", show_progress="hidden")
     t.push_btn.click(
-        h.push, {sid, t.export_run, t.repo_id, t.token, t.private}, [t.push_out, t.token], api_name="push_to_hub"
+        h.push,
+        {sid, t.export_run, t.repo_id, t.token, t.private, t.push_kind},
+        [t.push_out, t.token],
+        api_name="push_to_hub",
     )
