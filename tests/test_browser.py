@@ -130,7 +130,7 @@ def download_zip(page, home: Path, tmp: Path) -> None:
     target = tmp / info.value.suggested_filename
     info.value.save_as(target)
     names = zipfile.ZipFile(target).namelist()
-    assert any(n.endswith("/README.md") for n in names) and any(n.endswith("tl_model.json") for n in names)
+    assert any(n.endswith("/README.md") for n in names) and any(n.endswith("tl_export.json") for n in names)
 
 
 def form_run(page, task_title: str, *, max_rows: str, epochs: str, image_size: str | None = None) -> None:

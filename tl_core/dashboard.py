@@ -179,10 +179,8 @@ def show_command(ws: Workspace, cfg: RunConfig) -> str:
         args += ["--data", Path(cfg.data.train_file).name]
     return (
         "# 1. save the YAML below as config.yaml, then:\n" + shlex.join(args) + "\n\n"
-        "# the dashboard starts the same trainer as a background process:\n"
-        "accelerate launch --num_processes 1 --num_machines 1 --mixed_precision no --dynamo_backend no"
-        + (" --cpu" if not Path("/dev/nvidiactl").exists() else "")
-        + " -m tl_core.train RUN_DIR"
+        "# the dashboard starts the same trainer as a background process (RUN_DIR holds config.json):\n"
+        + runs.show_command(cfg)
     )
 
 
