@@ -20,6 +20,7 @@ class RunCallback(TrainerCallback):
 
     def __init__(self, folder: RunFolder, batch_size: int, skip_final: bool):
         self.folder, self.batch_size = folder, batch_size
+        self.accelerator: Any = None  # the Trainer's, set once it exists: several processes must agree to stop
         # The last epoch's evaluation and checkpoint would duplicate the final predict() and save_model(): skip
         # them (results.py logs the final evaluation instead). Early stopping needs them, so it turns this off.
         self.skip_final = skip_final
@@ -33,7 +34,7 @@ class RunCallback(TrainerCallback):
         self.first_step = self.step_last_log = state.global_step
 
     def on_step_end(self, args, state, control, **kw):
-        if self.folder.stop_requested():
+        if self._stop_requested():
             self.stopped = control.should_training_stop = control.should_save = True
         now = time.time()
         if now - self.t_status > 1.0 or self.stopped:
@@ -48,6 +49,16 @@ class RunCallback(TrainerCallback):
                 eta_s=(now - self.t_start) / done * left if done else None,
                 stop_requested=self.stopped,
             )
+
+    def _stop_requested(self) -> bool:
+        """With several processes, all must stop at the same step, or the others wait forever for the gradients of
+        the one that left: whoever sees the stop file sets accelerate's trigger, and all read it back together."""
+        seen = self.folder.stop_requested()
+        if self.accelerator is None or self.accelerator.num_processes == 1:
+            return seen
+        if seen:
+            self.accelerator.set_trigger()
+        return self.accelerator.check_trigger()
 
     def on_epoch_end(self, args, state, control, **kw):
         if self.skip_final and state.global_step >= state.max_steps and not self.stopped:

@@ -121,6 +121,7 @@ def make_trainer(folder: RunFolder, prep: Prepared, built: Built) -> tuple[RunTr
         length_grouped=built.length_grouped,
     )
     folder.is_main = trainer.is_world_process_zero()  # accelerate's answer from here on
+    progress.accelerator = trainer.accelerator
     return trainer, progress
 
 
