@@ -80,6 +80,9 @@ def capture_train_tab(url: str, task: str, png: Path) -> None:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
         page.goto(url)
+        # the page-load events settle the session first (a click before that is refused): wait for their result
+        page.wait_for_function("document.querySelector('#model-dd input')?.value", timeout=60_000)
+        page.wait_for_timeout(1000)
         page.locator(f"#quick-{task}").click()
         page.wait_for_selector("#run-status .tl-ok, #run-status .tl-error", timeout=300_000)
         if page.locator("#run-status .tl-error").count():

@@ -114,7 +114,8 @@ def split_updates(data: DataTab, cfg: RunConfig) -> dict[Any, Any]:
     return {data.fields[name]: DATA_FIELDS[name].to_form(getattr(cfg.data, name)) for name in SPLIT}
 
 
-def split_outputs(data: DataTab) -> list[Any]:
+def split_fields(data: DataTab) -> list[Any]:
+    """The Data tab's split settings, in page order."""
     return [data.fields[name] for name in SPLIT]
 
 
@@ -123,7 +124,8 @@ def column_updates(data: DataTab, task: str) -> dict[Any, Any]:
     return {data.fields[name]: gr.update(visible=task in DATA_FIELDS[name].tasks) for name in COLUMNS}
 
 
-def column_outputs(data: DataTab) -> list[Any]:
+def column_fields(data: DataTab) -> list[Any]:
+    """The Data tab's column pickers, in page order."""
     return [data.fields[name] for name in COLUMNS]
 
 

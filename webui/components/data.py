@@ -108,7 +108,7 @@ class DataHandlers:
     def report_outputs(self) -> list[Any]:
         """What a data check fills in (the order is the API's: the verdict first)."""
         t = self.tab
-        return [t.problems, t.preview, t.dist_plot, t.stats, *form.column_outputs(t), t.data_src]
+        return [t.problems, t.preview, t.dist_plot, t.stats, *form.column_fields(t), t.data_src]
 
     def _report(self, ws: Workspace, values: dict[Any, Any], choice: str, eval_choice: str | None) -> dict[Any, Any]:
         """Check the chosen data for the chosen task and show the verdict, a preview and the label counts."""
@@ -139,7 +139,7 @@ class DataHandlers:
         return {**values, **{self.tab.fields[name]: "" for name in form.COLUMNS}}
 
     def sample_inputs(self) -> set[Any]:
-        return {self.s.sid, self.page.task_model.task, *form.split_outputs(self.tab)}
+        return {self.s.sid, self.page.task_model.task, *form.split_fields(self.tab)}
 
     def sample_outputs(self) -> list[Any]:
         return [self.s.data_choice, self.s.eval_choice, *self.report_outputs()]
@@ -180,6 +180,6 @@ def wire(page: Page) -> DataHandlers:
     )
     tab.eval_upload.upload(h.upload_eval, {s.sid, tab.eval_upload}, [s.eval_choice], api_name="upload_eval")
     tab.eval_upload.clear(lambda: None, None, [s.eval_choice], api_name="clear_eval")
-    check_inputs = {*h.sample_inputs(), s.data_choice, s.eval_choice, *form.column_outputs(tab)}
+    check_inputs = {*h.sample_inputs(), s.data_choice, s.eval_choice, *form.column_fields(tab)}
     tab.check_btn.click(h.check_data, check_inputs, h.report_outputs(), api_name="check_data")
     return h

@@ -80,8 +80,8 @@ class MethodHandlers:
             p.task_model.model,
             self.tab.method,
             *form.settings_outputs(self.tab),
-            *form.column_outputs(p.data),
-            *form.split_outputs(p.data),
+            *form.column_fields(p.data),
+            *form.split_fields(p.data),
         ]
 
     @handler

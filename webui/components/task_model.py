@@ -61,7 +61,7 @@ class TaskModelHandlers:
             self.tab.model,
             self.tab.model_info,
             *form.settings_outputs(p.method),
-            *form.column_outputs(p.data),
+            *form.column_fields(p.data),
         ]
 
     @handler
@@ -98,8 +98,8 @@ class TaskModelHandlers:
             s.data_choice,
             s.eval_choice,
             *form.settings_outputs(p.method),
-            *form.column_outputs(p.data),
-            *form.split_outputs(p.data),
+            *form.column_fields(p.data),
+            *form.split_fields(p.data),
             *runner.follow_outputs(p),
         ]
 
