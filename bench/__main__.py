@@ -1,4 +1,5 @@
 """python -m bench [--quick] [--only transfer,speed,app]  (see bench/README.md)."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,9 +16,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="1,000 training sentences / 500 images, 1 epoch, no levers")
     p.add_argument("--only", default=",".join(PIECES), help=f"comma-separated subset of {', '.join(PIECES)}")
-    p.add_argument("--reuse", action="store_true",
-                   help="reuse finished runs left in bench/results/work by an earlier (interrupted) bench with the same config")
-    p.add_argument("--seeds", type=int, default=None, help="training seeds for (a) ours vs plain accuracy, 1-5 (default 5, quick 1)")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse finished runs left in bench/results/work by an earlier (interrupted) bench with the same config",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="training seeds for (a) ours vs plain accuracy, 1-5 (default 5, quick 1)",
+    )
     p.add_argument("--no-levers", action="store_true", help="skip the lever on/off runs in the speed piece")
     ns = p.parse_args(argv)
     only = [x.strip() for x in ns.only.split(",") if x.strip()]
@@ -31,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--seeds takes 1 to 5")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     t0 = time.time()
-    c.say(f"pieces {only}{' (quick)' if ns.quick else ''}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    c.say(
+        f"pieces {only}{' (quick)' if ns.quick else ''}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     from . import datasets as bd
 
     if {"transfer", "speed"} & set(only):

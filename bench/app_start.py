@@ -2,6 +2,7 @@
 
 Each app runs in a fresh process with a throw-away TL_HOME; the two are alternated ``REPEATS`` times and the
 medians compared, so a burst of load on the machine hits both."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 from . import common as c
@@ -36,11 +36,18 @@ def _free_port() -> int:
 def time_to_first_page(cmd: list[str], timeout: float = 120.0) -> float:
     port = _free_port()
     home = tempfile.mkdtemp(prefix="tl-bench-app-")
-    env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1", "TL_HOME": home,
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(c.PROJECT)}
+    env = {
+        **os.environ,
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "TL_HOME": home,
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "PYTHONPATH": str(c.PROJECT),
+    }
     t0 = time.time()
-    proc = subprocess.Popen(cmd, cwd=str(c.PROJECT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=str(c.PROJECT), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         while time.time() - t0 < timeout:
             if proc.poll() is not None:
@@ -74,7 +81,10 @@ def main() -> dict[str, Any]:
         times["app"].append(time_to_first_page([sys.executable, str(app)]))
     med = {k: statistics.median(v) for k, v in times.items()}
     res = {"times_s": times, "median_s": med, "ratio": med["app"] / med["bare"]}
-    c.table("app cold start (spawn -> first page, median of %d)" % REPEATS, ["app", "seconds", "ratio", "target"],
-            [["bare gr.Blocks", med["bare"], 1.0, ""], ["python app.py", med["app"], res["ratio"], "<= 1.3"]])
+    c.table(
+        f"app cold start (spawn -> first page, median of {REPEATS})",
+        ["app", "seconds", "ratio", "target"],
+        [["bare gr.Blocks", med["bare"], 1.0, ""], ["python app.py", med["app"], res["ratio"], "<= 1.3"]],
+    )
     c.save("app_start", res)
     return res

@@ -10,11 +10,11 @@ image-full    EfficientNet-Lite0 via the same timm-wrapper folder, a torch Datas
               torchvision PIL transforms (RGB, resize, to-tensor, normalise) on every step, fp32, batch 32
 image-frozen  the same with the backbone frozen (feature-extraction baseline): one epoch timed
 """
+
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,9 +27,20 @@ def _args(out_dir: str, epochs: float, batch: int, lr: float, warmup: float, wd:
     from transformers import TrainingArguments
 
     return TrainingArguments(
-        output_dir=out_dir, per_device_train_batch_size=batch, per_device_eval_batch_size=64, num_train_epochs=epochs,
-        learning_rate=lr, warmup_steps=warmup, weight_decay=wd, eval_strategy="no", save_strategy="no",
-        logging_strategy="no", report_to="none", use_cpu=not torch.cuda.is_available(), seed=seed, disable_tqdm=True,
+        output_dir=out_dir,
+        per_device_train_batch_size=batch,
+        per_device_eval_batch_size=64,
+        num_train_epochs=epochs,
+        learning_rate=lr,
+        warmup_steps=warmup,
+        weight_decay=wd,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        seed=seed,
+        disable_tqdm=True,
     )
 
 
@@ -72,8 +83,14 @@ def text(ns) -> dict:
     acc = _accuracy(trainer, evals)
     eval_s = time.time() - t_eval
     trainer.save_model(str(Path(ns.work) / "model"))
-    return {"accuracy": acc, "train_s": train_s, "eval_s": eval_s, "setup_s": t_train - t0,
-            "n_train": len(train), "epochs": ns.epochs}
+    return {
+        "accuracy": acc,
+        "train_s": train_s,
+        "eval_s": eval_s,
+        "setup_s": t_train - t0,
+        "n_train": len(train),
+        "epochs": ns.epochs,
+    }
 
 
 class PilImages:
@@ -87,9 +104,14 @@ class PilImages:
         for c, name in enumerate(classes):
             self.items += [(str(f), c) for f in sorted((Path(folder) / name).iterdir())]
         self.classes = classes
-        self.tf = transforms.Compose([
-            transforms.Resize(size), transforms.CenterCrop(size), transforms.ToTensor(), transforms.Normalize(mean, std),
-        ])
+        self.tf = transforms.Compose(
+            [
+                transforms.Resize(size),
+                transforms.CenterCrop(size),
+                transforms.ToTensor(),
+                transforms.Normalize(mean, std),
+            ]
+        )
 
     def __len__(self):
         return len(self.items)
@@ -113,7 +135,8 @@ def image(ns) -> dict:
     mean, std = dc.get("mean", (0.5, 0.5, 0.5)), dc.get("std", (0.5, 0.5, 0.5))
     train, evals = PilImages(ns.train, ns.image_size, mean, std), PilImages(ns.eval, ns.image_size, mean, std)
     model = AutoModelForImageClassification.from_pretrained(
-        ns.model, num_labels=len(train.classes), ignore_mismatched_sizes=True, dtype=torch.float32)
+        ns.model, num_labels=len(train.classes), ignore_mismatched_sizes=True, dtype=torch.float32
+    )
     if ns.frozen:
         for name, p in model.named_parameters():
             p.requires_grad = "classifier" in name
@@ -125,9 +148,17 @@ def image(ns) -> dict:
     t_eval = time.time()
     acc = _accuracy(trainer, evals)
     eval_s = time.time() - t_eval
-    return {"accuracy": acc, "train_s": train_s, "eval_s": eval_s, "setup_s": t_train - t0,
-            "n_train": len(train), "n_eval": len(evals), "epochs": ns.epochs,
-            "train_images_per_s": len(train) * ns.epochs / train_s, "eval_images_per_s": len(evals) / eval_s}
+    return {
+        "accuracy": acc,
+        "train_s": train_s,
+        "eval_s": eval_s,
+        "setup_s": t_train - t0,
+        "n_train": len(train),
+        "n_eval": len(evals),
+        "epochs": ns.epochs,
+        "train_images_per_s": len(train) * ns.epochs / train_s,
+        "eval_images_per_s": len(evals) / eval_s,
+    }
 
 
 def main(argv=None) -> int:

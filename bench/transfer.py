@@ -5,6 +5,7 @@ EPOCHS), a random-init control (same architecture and tokenizer, weights re-init
 Images: bundled EfficientNet-Lite0 on a Fashion-MNIST subset (2,000 / 500, balanced) at IMAGE_SIZE px with the
 three methods and a random-init control. Every run is a real ``accelerate launch`` subprocess (runs.start).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -39,8 +40,13 @@ def image_overrides(method: str) -> list[str]:
     train, evals = image_data()
     epochs = EPOCHS["image"][method] if not c.QUICK or method == "features" else 1
     rows = ["data.max_rows=500"] if c.QUICK else []
-    return [f"data.train_file={train}", f"data.eval_file={evals}", f"train.epochs={epochs}",
-            f"train.image_size={IMAGE_SIZE}", *rows]
+    return [
+        f"data.train_file={train}",
+        f"data.eval_file={evals}",
+        f"train.epochs={epochs}",
+        f"train.image_size={IMAGE_SIZE}",
+        *rows,
+    ]
 
 
 def random_init_folder(task: str) -> Path:
@@ -62,8 +68,12 @@ def random_init_folder(task: str) -> Path:
     model = AutoModelForImageClassification.from_config(config) if task == "image" else AutoModel.from_config(config)
     model.save_pretrained(tmp, safe_serialization=True)
     for f in src.iterdir():  # tokenizer / image processor files, never weights or sentence-transformers markers
-        if f.is_file() and not f.name.endswith((".safetensors", ".bin", ".pt", ".pth")) and f.name != "config.json" \
-                and not f.name.startswith(("modules", "sentence_bert", "tl_bundled")):
+        if (
+            f.is_file()
+            and not f.name.endswith((".safetensors", ".bin", ".pt", ".pth"))
+            and f.name != "config.json"
+            and not f.name.startswith(("modules", "sentence_bert", "tl_bundled"))
+        ):
             shutil.copy2(f, tmp / f.name)
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
@@ -74,8 +84,12 @@ def text_runs() -> dict[str, Any]:
     out = {}
     for method in ("full", "lora", "features"):
         out[method] = c.memo(f"text-{method}", lambda m=method: c.run_ours(f"text-{m}", "text", m, text_overrides(m)))
-    out["random-init"] = c.memo("text-random", lambda: c.run_ours(
-        "text-random-init", "text", "full", text_overrides("full"), model=str(random_init_folder("text"))))
+    out["random-init"] = c.memo(
+        "text-random",
+        lambda: c.run_ours(
+            "text-random-init", "text", "full", text_overrides("full"), model=str(random_init_folder("text"))
+        ),
+    )
     _, evals = text_data()
     _, y, classes = bd.read_csv(evals)
     top, n = Counter(y).most_common(1)[0]
@@ -86,9 +100,15 @@ def text_runs() -> dict[str, Any]:
 def image_runs() -> dict[str, Any]:
     out = {}
     for method in ("full", "lora", "features"):
-        out[method] = c.memo(f"image-{method}", lambda m=method: c.run_ours(f"image-{m}", "image", m, image_overrides(m)))
-    out["random-init"] = c.memo("image-random", lambda: c.run_ours(
-        "image-random-init", "image", "full", image_overrides("full"), model=str(random_init_folder("image"))))
+        out[method] = c.memo(
+            f"image-{method}", lambda m=method: c.run_ours(f"image-{m}", "image", m, image_overrides(m))
+        )
+    out["random-init"] = c.memo(
+        "image-random",
+        lambda: c.run_ours(
+            "image-random-init", "image", "full", image_overrides("full"), model=str(random_init_folder("image"))
+        ),
+    )
     out["majority"] = {"accuracy": 0.1, "wall_s": 0.0, "class": "any (balanced, 10 classes)"}
     return out
 
@@ -108,9 +128,21 @@ def main() -> dict[str, Any]:
             verdict = ("ok" if r["accuracy"] >= bar else "MISS") if bar else ""
             if task == "image" and name in ("full", "lora", "features"):
                 verdict = f"+{r['accuracy'] - rnd:.3f} vs random"
-            rows.append([name, r["accuracy"], r.get("wall_s"), r.get("train_s"), r.get("epochs"),
-                         f">= {bar}" if bar else "", verdict])
-        c.table(f"transfer: {task} ({'MiniLM, reviews 4000/1000' if task == 'text' else f'EfficientNet-Lite0, Fashion-MNIST 2000/500 @ {IMAGE_SIZE}px'})",
-                ["method", "accuracy", "wall_s", "train_s", "epochs", "expected", "verdict"], rows)
+            rows.append(
+                [
+                    name,
+                    r["accuracy"],
+                    r.get("wall_s"),
+                    r.get("train_s"),
+                    r.get("epochs"),
+                    f">= {bar}" if bar else "",
+                    verdict,
+                ]
+            )
+        c.table(
+            f"transfer: {task} ({'MiniLM, reviews 4000/1000' if task == 'text' else f'EfficientNet-Lite0, Fashion-MNIST 2000/500 @ {IMAGE_SIZE}px'})",
+            ["method", "accuracy", "wall_s", "train_s", "epochs", "expected", "verdict"],
+            rows,
+        )
     c.save("transfer", result)
     return result

@@ -1,4 +1,5 @@
 """Shared pytest fixtures (keep small: task-specific fixtures live in their test files)."""
+
 from __future__ import annotations
 
 from pathlib import Path

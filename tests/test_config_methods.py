@@ -1,4 +1,5 @@
 """RunConfig parsing, presets and what each method leaves trainable."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,7 +41,8 @@ def test_unknown_keys_are_rejected_by_name(tmp_path):
 
 def test_dotted_overrides_and_type_checks():
     cfg = load_preset("text", "lora").with_overrides(
-        ["train.epochs=1", "train.batch_size=32", "train.learning_rate=3e-4", "method_params.r=4", "model=some/model"])
+        ["train.epochs=1", "train.batch_size=32", "train.learning_rate=3e-4", "method_params.r=4", "model=some/model"]
+    )
     assert cfg.train.epochs == 1.0 and cfg.train.batch_size == 32 and cfg.train.learning_rate == 3e-4
     assert cfg.method_params["r"] == 4 and cfg.model == "some/model"
     with pytest.raises(ConfigError, match="train.epoch"):
@@ -122,10 +124,16 @@ def test_alignment_with_a_real_tokenizer(tmp_path):
     labels = align_labels(enc.word_ids(), [1, 2, 0, 3])
     first = [i for i, w in enumerate(enc.word_ids()) if w is not None and (i == 0 or enc.word_ids()[i - 1] != w)]
     assert [labels[i] for i in first] == [1, 2, 0, 3]
-    assert sum(l != -100 for l in labels) == 4  # "smithson" splits into several pieces; only the first is labelled
+    assert (
+        sum(label != -100 for label in labels) == 4
+    )  # "smithson" splits into several pieces; only the first is labelled
     assert len(enc["input_ids"]) > 6
 
 
 def test_bio_spans():
     assert bio_spans(["B-PER", "I-PER", "O", "B-LOC", "B-LOC", "I-ORG"]) == [
-        ("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4), ("ORG", 5, 5)]
+        ("PER", 0, 1),
+        ("LOC", 3, 3),
+        ("LOC", 4, 4),
+        ("ORG", 5, 5),
+    ]

@@ -7,20 +7,18 @@ import dataclasses
 import hashlib
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import gradio as gr
 import gradio.oauth
 import pytest
 
-from tl_core import charts, dashboard, export, scheduler
+from tl_core import charts, dashboard, scheduler
 from tl_core import runfiles as rf
 from tl_core import workspace as w
 from tl_core.config import TrainConfig, load_preset, setting
 from tl_core.errors import ConfigError, UserError
 from tl_core.methods import FeatureParams, LoraParams, parse_params
-from tl_core.registry import method_title
 from tl_core.workspace import Workspace, browser_secret, is_valid_id, new_session_id, user_session_id
 from webui import create_ui, fields, form, presenters
 from webui.interface import create_page

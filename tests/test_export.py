@@ -283,9 +283,15 @@ def test_card_content_zip_and_unfinished(finished, tmp_path):
     out = export.export_model(run_dir, tmp_path / "export")
     card = (out / "README.md").read_text()
     results = rf.read_json(run_dir / rf.RESULTS)
-    for needle in ("library_name: sentence-transformers",
-                   "Feature extraction", f"{results['data']['train']} training, {results['data']['eval']} evaluation",
-                   "macro F1", "model-index", "reviews.csv", "--preset training_config.yaml"):
+    for needle in (
+        "library_name: sentence-transformers",
+        "Feature extraction",
+        f"{results['data']['train']} training, {results['data']['eval']} evaluation",
+        "macro F1",
+        "model-index",
+        "reviews.csv",
+        "--preset training_config.yaml",
+    ):
         assert needle in card, needle
     assert "pipeline_tag" not in card  # pipeline() must not be offered for a folder it would load wrong
     z = export.zip_model(run_dir, tmp_path / "downloads")
@@ -301,13 +307,16 @@ def test_push_uploads_the_export_and_never_leaks_the_token(finished, tmp_path, c
     seen = {}
 
     def fake_upload(folder: Path, repo_id: str, tok: str, private: bool, repo_type: str = "model") -> str:
-        seen.update(files=sorted(p.name for p in folder.iterdir()), repo=repo_id, private=private, tok=tok,
-                    kind=repo_type)
+        seen.update(
+            files=sorted(p.name for p in folder.iterdir()), repo=repo_id, private=private, tok=tok, kind=repo_type
+        )
         return f"https://huggingface.co/{repo_id}"
 
     url = export.push_to_hub(run_dir, "me/my-model", token, private=True, upload=fake_upload)
     assert url == "https://huggingface.co/me/my-model" and seen["tok"] == token and seen["private"] is True
-    assert {"README.md", "config.json", "model.safetensors", "results.json", "training_config.yaml"} <= set(seen["files"])
+    assert {"README.md", "config.json", "model.safetensors", "results.json", "training_config.yaml"} <= set(
+        seen["files"]
+    )
     export.push_to_hub(run_dir, "me/my-demo", token, upload=fake_upload, demo=True)
     assert seen["kind"] == "space" and {"app.py", "model", "README.md"} <= set(seen["files"])
 

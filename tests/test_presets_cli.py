@@ -1,4 +1,5 @@
 """Every preset runs on its bundled sample with the bundled model; the CLI drives a real run end to end."""
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,23 @@ def test_preset_runs_on_its_sample(task, method, tmp_path, tl_home):
 
 def test_cli_train_status_list_and_predict(tmp_path, tl_home, capsys):
     run_dir = tmp_path / "cli-run"
-    code = cli(["--runs-root", str(tmp_path), "train", "--preset", str(ROOT / "presets/text-features.yaml"),
-                "--run-dir", str(run_dir), "--set", "train.epochs=2", "--set", "train.batch_size=32",
-                "--set", "train.learning_rate=0.01"])
+    code = cli(
+        [
+            "--runs-root",
+            str(tmp_path),
+            "train",
+            "--preset",
+            str(ROOT / "presets/text-features.yaml"),
+            "--run-dir",
+            str(run_dir),
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.batch_size=32",
+            "--set",
+            "train.learning_rate=0.01",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert str(run_dir) in out and "metrics:" in out and "100.0%" in out
@@ -58,7 +73,33 @@ def test_cli_train_status_list_and_predict(tmp_path, tl_home, capsys):
 
 
 def test_cli_reports_user_errors_without_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tl_core", "train", "--preset", str(ROOT / "presets/text-full.yaml"),
-                           "--set", "train.epoch=1"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tl_core",
+            "train",
+            "--preset",
+            str(ROOT / "presets/text-full.yaml"),
+            "--set",
+            "train.epoch=1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "train.epoch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tl_console_script_is_the_cli() -> None:
+    """The `tl` command that `pip install -e .` (in requirements-test.txt) installs runs the same CLI."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "tl"
+    assert script.exists(), "install the project: pip install -r requirements-test.txt"
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "export" in done.stdout and "train" in done.stdout

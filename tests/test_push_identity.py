@@ -14,11 +14,14 @@ from webui.components import runs_export
 
 
 def _handlers(tl_home: Path):
-    tab = SimpleNamespace(token="token", repo_id="repo", private="private", push_kind="kind", export_run="run",
-                          push_out="out")
+    tab = SimpleNamespace(
+        token="token", repo_id="repo", private="private", push_kind="kind", export_run="run", push_out="out"
+    )
     page = SimpleNamespace(runs=tab, session=SimpleNamespace(sid="sid"))
     sid = new_session_id()
-    Workspace.open(sid)
+    run = Workspace.open(sid).runs_dir / "run-1"  # a run folder of this session (the push itself is faked)
+    run.mkdir(parents=True)
+    (run / "config.json").write_text('{"task": "text", "method": "features"}')
     return runs_export.RunsHandlers(page), sid
 
 

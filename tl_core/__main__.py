@@ -1,4 +1,5 @@
 """Command line: ``python -m tl_core train|runs|predict`` (see README)."""
+
 from __future__ import annotations
 
 import argparse
@@ -148,8 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run_dir")
     ex.add_argument("--out", help="folder for the model (loads with transformers / peft / sentence-transformers)")
     ex.add_argument("--demo", help="folder for a standalone Gradio demo app of the model")
-    ex.add_argument("--merge", action=argparse.BooleanOptionalAction, default=True,
-                    help="LoRA: put the merged model at the top level (default) besides adapter/")
+    ex.add_argument(
+        "--merge",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="LoRA: put the merged model at the top level (default) besides adapter/",
+    )
     ex.set_defaults(func=cmd_export)
     return parser
 

@@ -1,4 +1,5 @@
 """How training batches are formed and padded: length-grouped batches in shuffled order, padding per device."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -13,8 +14,9 @@ def pad_multiple() -> int | None:
     return 8 if torch.cuda.is_available() else None
 
 
-def length_grouped_order(lengths: Sequence[int], batch_size: int, generator: torch.Generator | None = None,
-                         mega_batches: int = 50) -> list[int]:
+def length_grouped_order(
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator | None = None, mega_batches: int = 50
+) -> list[int]:
     """Indices whose consecutive ``batch_size`` slices hold examples of similar length, with the batches in random
     order.
 
@@ -32,8 +34,8 @@ def length_grouped_order(lengths: Sequence[int], batch_size: int, generator: tor
     perm = torch.randperm(n, generator=generator).tolist()
     batches: list[list[int]] = []
     for start in range(0, n, mega):
-        group = sorted(perm[start:start + mega], key=lambda i: lengths[i], reverse=True)
-        batches += [group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+        group = sorted(perm[start : start + mega], key=lambda i: lengths[i], reverse=True)
+        batches += [group[i : i + batch_size] for i in range(0, len(group), batch_size)]
     # The last batch of the epoch stays last: it may be short, and drop_last must still drop the short one.
     full, tail = (batches[:-1], batches[-1:]) if len(batches[-1]) < batch_size else (batches, [])
     order = torch.randperm(len(full), generator=generator).tolist()

@@ -2,6 +2,7 @@
 
 Unknown keys are errors (with the key's name) so a typo never silently falls back to a default.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,14 +19,30 @@ TASKS = ("text", "image", "ner")
 METHODS = ("full", "lora", "features")
 
 
-def setting(default: Any = None, help: str = "", *, label: str = "", minimum: float | None = None,
-            maximum: float | None = None, above: float | None = None, choices: tuple[str, ...] = (),
-            tasks: tuple[str, ...] = (), **kw: Any) -> Any:
+def setting(
+    default: Any = None,
+    help: str = "",
+    *,
+    label: str = "",
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    choices: tuple[str, ...] = (),
+    tasks: tuple[str, ...] = (),
+    **kw: Any,
+) -> Any:
     """A config field with what the UI and the checks need: ``label`` (shown as a form field when set), ``help``
     (the field's hint), inclusive ``minimum``/``maximum``, an exclusive lower bound ``above``, allowed ``choices``,
     and the ``tasks`` it applies to (empty: all). The form, the CLI and the trainer all read these."""
-    meta = {"help": help, "label": label, "minimum": minimum, "maximum": maximum, "above": above,
-            "choices": choices, "tasks": tasks}
+    meta = {
+        "help": help,
+        "label": label,
+        "minimum": minimum,
+        "maximum": maximum,
+        "above": above,
+        "choices": choices,
+        "tasks": tasks,
+    }
     if callable(default) and not isinstance(default, str):
         return field(default_factory=default, metadata=meta, **kw)
     return field(default=default, metadata=meta, **kw)
@@ -38,8 +55,9 @@ class DataConfig:
     text_column: str | None = setting(None, "Text column (text task); auto-detected when empty.")
     label_column: str | None = setting(None, "Label column (text and image tasks); auto-detected when empty.")
     image_column: str | None = setting(None, "Image-path column of a CSV/JSONL index; auto-detected when empty.")
-    eval_fraction: float = setting(0.2, "Share held out for evaluation when there is no evaluation file.",
-                                   minimum=0.01, maximum=0.9)
+    eval_fraction: float = setting(
+        0.2, "Share held out for evaluation when there is no evaluation file.", minimum=0.01, maximum=0.9
+    )
     stratify: bool = setting(True, "Same class mix in both parts.")
     seed: int = setting(42, "Same seed, same split.", minimum=0, maximum=2**32 - 1)
     max_rows: int | None = setting(None, "Cap on training rows for quick experiments; empty = all.", minimum=1)
@@ -47,18 +65,27 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    learning_rate: float = setting(5e-5, "Fine-tuning ~2e-5..1e-4; a head on features ~1e-3..1e-2.",
-                                   label="Learning rate", above=0, maximum=1)
+    learning_rate: float = setting(
+        5e-5, "Fine-tuning ~2e-5..1e-4; a head on features ~1e-3..1e-2.", label="Learning rate", above=0, maximum=1
+    )
     epochs: float = setting(3.0, "Passes over the training data.", label="Epochs", above=0, maximum=1000)
     batch_size: int = setting(16, "Lower it if memory runs out.", label="Batch size", minimum=1, maximum=4096)
-    max_length: int = setting(128, "Longer texts are cut.", label="Max length (tokens)", minimum=8, maximum=8192,
-                              tasks=("text", "ner"))
-    image_size: int = setting(224, "Images are resized to this.", label="Image size (px)", minimum=32, maximum=1024,
-                              tasks=("image",))
-    early_stopping_patience: int = setting(0, "Epochs without improvement before stopping; 0 = off.",
-                                           label="Early-stopping patience", minimum=0, maximum=1000)
-    scheduler: str = setting("linear", "How the rate decays.", label="LR schedule",
-                             choices=("linear", "cosine", "constant_with_warmup"))
+    max_length: int = setting(
+        128, "Longer texts are cut.", label="Max length (tokens)", minimum=8, maximum=8192, tasks=("text", "ner")
+    )
+    image_size: int = setting(
+        224, "Images are resized to this.", label="Image size (px)", minimum=32, maximum=1024, tasks=("image",)
+    )
+    early_stopping_patience: int = setting(
+        0,
+        "Epochs without improvement before stopping; 0 = off.",
+        label="Early-stopping patience",
+        minimum=0,
+        maximum=1000,
+    )
+    scheduler: str = setting(
+        "linear", "How the rate decays.", label="LR schedule", choices=("linear", "cosine", "constant_with_warmup")
+    )
     warmup: float = setting(0.06, "< 1: share of steps; >= 1: number of steps.", label="Warmup", minimum=0)
     eval_batch_size: int = setting(64, "Batch size for evaluation and feature extraction.", minimum=1, maximum=4096)
     weight_decay: float = setting(0.01, "L2-style weight decay of AdamW.", minimum=0, maximum=1)
@@ -69,8 +96,9 @@ class TrainConfig:
     seed: int = setting(42, "Seed of initialisation and data order.", minimum=0, maximum=2**32 - 1)
     max_steps: int = setting(-1, "> 0 overrides epochs (smoke tests); -1 = off.", minimum=-1)
     cpu_yield: bool = setting(True, "CPU runs pause for the milliseconds a playground prediction takes.")
-    profile_steps: int = setting(0, "> 0: torch.profiler over this many steps, table in the run's profile.txt.",
-                                 minimum=0)
+    profile_steps: int = setting(
+        0, "> 0: torch.profiler over this many steps, table in the run's profile.txt.", minimum=0
+    )
 
 
 @dataclass
@@ -101,13 +129,13 @@ class RunConfig:
 
     # --- (de)serialisation -------------------------------------------------
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
         if not isinstance(raw, dict):
             raise ConfigError("A run configuration must be a mapping of keys to values.")
         return _build(cls, raw, "")
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "RunConfig":
+    def from_file(cls, path: str | Path) -> RunConfig:
         path = Path(path)
         if not path.is_file():
             raise ConfigError(f"Config file not found: {path}.")
@@ -119,7 +147,7 @@ class RunConfig:
         return cls.from_dict(raw or {})
 
     @classmethod
-    def from_yaml_text(cls, text: str) -> "RunConfig":
+    def from_yaml_text(cls, text: str) -> RunConfig:
         try:
             raw = yaml.safe_load(text)
         except yaml.YAMLError as err:
@@ -135,7 +163,7 @@ class RunConfig:
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
 
-    def with_overrides(self, assignments: list[str]) -> "RunConfig":
+    def with_overrides(self, assignments: list[str]) -> RunConfig:
         """Apply ``key=value`` strings with dotted keys (``train.epochs=1``); values parsed as YAML scalars."""
         raw = self.to_dict()
         for item in assignments:
@@ -224,8 +252,12 @@ def check_range(f: dataclasses.Field, value: Any, key: str) -> Any:
         raise ConfigError(f"'{key}' must be one of {', '.join(meta['choices'])}; got {value!r}.")
     if isinstance(value, (int, float)):
         low, high, above = meta.get("minimum"), meta.get("maximum"), meta.get("above")
-        if value != value or (above is not None and value <= above) or (low is not None and value < low) \
-                or (high is not None and value > high):
+        if (
+            value != value
+            or (above is not None and value <= above)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
             raise ConfigError(f"'{key}' must be {_describe_range(low, high, above)}; got {value!r}.")
     return value
 

@@ -2,6 +2,7 @@
 
 The UI shows ``str(err)`` as-is, so messages are plain language: what is wrong and how to fix it.
 """
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Metrics shared by the tasks: classification reports and entity-level (seqeval) reports."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,7 +11,9 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
     labels = list(range(n_labels))
-    p_ma, r_ma, f_ma, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    p_ma, r_ma, f_ma, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
     _, _, f_w, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="weighted", zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -47,9 +50,15 @@ def entity_metrics(true_tags: list[list[str]], pred_tags: list[list[str]]) -> tu
     }
     table = seq_report(true_tags, pred_tags, output_dict=True, zero_division=0)
     per_entity = [
-        {"entity": k, "precision": float(v["precision"]), "recall": float(v["recall"]),
-         "f1": float(v["f1-score"]), "support": int(v["support"])}
-        for k, v in table.items() if not k.endswith(" avg")
+        {
+            "entity": k,
+            "precision": float(v["precision"]),
+            "recall": float(v["recall"]),
+            "f1": float(v["f1-score"]),
+            "support": int(v["support"]),
+        }
+        for k, v in table.items()
+        if not k.endswith(" avg")
     ]
     return metrics, {"per_entity": per_entity}
 

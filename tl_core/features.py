@@ -3,14 +3,16 @@
 For classification a feature is one vector per example; for NER one vector per word (its first sub-word),
 so the same linear head and the same cache format serve every task.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -28,8 +30,16 @@ def cache_key(**parts: Any) -> str:
 
 
 @torch.inference_mode()
-def extract(task, backbone: nn.Module, dataset, collator: Callable, batch_size: int, pooling: str,
-            bf16: bool, progress: Callable[[float], None] | None = None) -> dict[str, torch.Tensor]:
+def extract(
+    task,
+    backbone: nn.Module,
+    dataset,
+    collator: Callable,
+    batch_size: int,
+    pooling: str,
+    bf16: bool,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, torch.Tensor]:
     """Features of a preprocessed dataset: {"features": [M, H] fp32, "labels": [M], "counts": [N]}."""
     backbone.eval()
     device = next(backbone.parameters()).device
@@ -56,12 +66,14 @@ def extract(task, backbone: nn.Module, dataset, collator: Callable, batch_size: 
             progress(min(1.0, (start + batch_size) / n))
     return {
         "features": torch.cat([f for f, _ in per_example]).contiguous(),
-        "labels": torch.cat([l for _, l in per_example]).long(),
-        "counts": torch.tensor([len(l) for _, l in per_example], dtype=torch.long),
+        "labels": torch.cat([y for _, y in per_example]).long(),
+        "counts": torch.tensor([len(y) for _, y in per_example], dtype=torch.long),
     }
 
 
-def cached_extract(cache_dir: Path, key: str, compute: Callable[[], dict[str, torch.Tensor]]) -> tuple[dict[str, torch.Tensor], bool]:
+def cached_extract(
+    cache_dir: Path, key: str, compute: Callable[[], dict[str, torch.Tensor]]
+) -> tuple[dict[str, torch.Tensor], bool]:
     """Load features for ``key`` from the cache or compute and store them (atomically). Returns (features, hit)."""
     path = Path(cache_dir) / f"{key}.safetensors"
     if path.is_file():
@@ -107,23 +119,32 @@ class FeatureModel(nn.Module):
         self.task, self.backbone, self.head, self.pooling = task, backbone, head, pooling
         self.config = backbone.config
         self.config.id2label = dict(enumerate(labels))
-        self.config.label2id = {l: i for i, l in enumerate(labels)}
+        self.config.label2id = {name: i for i, name in enumerate(labels)}
 
     def forward(self, **inputs: torch.Tensor) -> SequenceClassifierOutput:
         inputs.pop("labels", None)
-        return SequenceClassifierOutput(logits=self.head.classifier(self.task.features(self.backbone, inputs, self.pooling)))
+        return SequenceClassifierOutput(
+            logits=self.head.classifier(self.task.features(self.backbone, inputs, self.pooling))
+        )
 
     def save(self, out_dir: Path) -> None:
         self.backbone.save_pretrained(out_dir)
         save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(out_dir / HEAD_FILE))
         w = self.head.classifier.weight
-        (out_dir / HEAD_CONFIG).write_text(json.dumps({
-            "hidden_size": w.shape[1], "labels": [self.config.id2label[i] for i in range(w.shape[0])],
-            "pooling": self.pooling, "dropout": self.head.dropout.p,
-        }, indent=2))
+        (out_dir / HEAD_CONFIG).write_text(
+            json.dumps(
+                {
+                    "hidden_size": w.shape[1],
+                    "labels": [self.config.id2label[i] for i in range(w.shape[0])],
+                    "pooling": self.pooling,
+                    "dropout": self.head.dropout.p,
+                },
+                indent=2,
+            )
+        )
 
     @classmethod
-    def load(cls, task, model_dir: Path, backbone_loader: Callable[[str], nn.Module]) -> "FeatureModel":
+    def load(cls, task, model_dir: Path, backbone_loader: Callable[[str], nn.Module]) -> FeatureModel:
         meta = json.loads((model_dir / HEAD_CONFIG).read_text())
         head = HeadModel(meta["hidden_size"], len(meta["labels"]), meta["dropout"])
         head.load_state_dict(load_file(str(model_dir / HEAD_FILE)))

@@ -4,6 +4,7 @@ full      every weight trains
 lora      low-rank adapters on attention/conv layers + a trainable new head (peft)
 features  frozen backbone, features computed once and cached, only a small head trains (see features.py)
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -25,27 +26,52 @@ class FullParams:
 class LoraParams:
     """Train small low-rank adapters plus the new head. Close to full fine-tuning, a fraction of the memory and a tiny artifact."""
 
-    r: int = setting(16, "Adapter rank: capacity of the update. 8-16 is typical; higher for harder tasks.",
-                     label="LoRA rank", minimum=1, maximum=1024)
-    alpha: int = setting(32, "Scaling of the update (often 2 x r). Larger = stronger adapter effect.",
-                         label="LoRA alpha", minimum=1, maximum=4096)
-    dropout: float = setting(0.1, "Dropout on the adapter input; 0.05-0.1 helps on small data.",
-                             label="LoRA dropout", minimum=0, maximum=0.95)
-    target_modules: str = setting("auto", "Layers to adapt, comma-separated; 'auto' picks per architecture, "
-                                  "'all-linear' adapts every linear layer.", label="LoRA layers")
-    merge: bool = setting(False, "Also save a merged model (adapter folded into the weights) for plain "
-                          "transformers use.", label="Save a merged model")
+    r: int = setting(
+        16,
+        "Adapter rank: capacity of the update. 8-16 is typical; higher for harder tasks.",
+        label="LoRA rank",
+        minimum=1,
+        maximum=1024,
+    )
+    alpha: int = setting(
+        32,
+        "Scaling of the update (often 2 x r). Larger = stronger adapter effect.",
+        label="LoRA alpha",
+        minimum=1,
+        maximum=4096,
+    )
+    dropout: float = setting(
+        0.1,
+        "Dropout on the adapter input; 0.05-0.1 helps on small data.",
+        label="LoRA dropout",
+        minimum=0,
+        maximum=0.95,
+    )
+    target_modules: str = setting(
+        "auto",
+        "Layers to adapt, comma-separated; 'auto' picks per architecture, 'all-linear' adapts every linear layer.",
+        label="LoRA layers",
+    )
+    merge: bool = setting(
+        False,
+        "Also save a merged model (adapter folded into the weights) for plain transformers use.",
+        label="Save a merged model",
+    )
 
 
 @dataclass
 class FeatureParams:
     """Freeze the pretrained model, compute its features once, train only a small head. Fastest; great for small data close to the pretraining domain."""
 
-    pooling: str = setting("auto", "Text: how token vectors become one vector. 'auto' = mean for "
-                           "sentence-transformers models, else first token.", label="Pooling",
-                           choices=("auto", "mean", "cls"))
-    head_dropout: float = setting(0.1, "Dropout before the head; regularises on small data.",
-                                  label="Head dropout", minimum=0, maximum=0.95)
+    pooling: str = setting(
+        "auto",
+        "Text: how token vectors become one vector. 'auto' = mean for sentence-transformers models, else first token.",
+        label="Pooling",
+        choices=("auto", "mean", "cls"),
+    )
+    head_dropout: float = setting(
+        0.1, "Dropout before the head; regularises on small data.", label="Head dropout", minimum=0, maximum=0.95
+    )
 
 
 @dataclass(frozen=True)
@@ -115,7 +141,9 @@ def apply_lora(model: torch.nn.Module, task_type: str | None, params: LoraParams
         kwargs["task_type"] = task_type  # keeps classifier/score trainable
     else:
         kwargs["modules_to_save"] = IMAGE_HEADS.get(model_type, ["classifier"])
-    config = LoraConfig(r=params.r, lora_alpha=params.alpha, lora_dropout=params.dropout, target_modules=targets, **kwargs)
+    config = LoraConfig(
+        r=params.r, lora_alpha=params.alpha, lora_dropout=params.dropout, target_modules=targets, **kwargs
+    )
     try:
         return get_peft_model(model, config)
     except ValueError as err:

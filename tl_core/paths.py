@@ -3,6 +3,7 @@
 ``TL_HOME`` (see settings.py) moves everything, e.g. onto a Space's mounted storage bucket. The app and the
 training subprocess both resolve it here, so they always agree.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,7 @@
 
 The app, the CLI, exports and cards build their choices and wording from here.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,10 +19,16 @@ METHOD_ORDER = ("features", "lora", "full")  # cheapest first
 
 # Metric keys as results.json stores them -> the name users read, and the one-line explanation.
 METRIC_NAMES = {
-    "f1_macro": ("macro F1", "The F1 score of each class, averaged with equal weight, so rare classes count as "
-                 "much as common ones (0 to 1, higher is better)."),
-    "f1": ("entity F1", "How well whole entities are found: a found entity counts only if its words and type are "
-           "both right (0 to 1, higher is better)."),
+    "f1_macro": (
+        "macro F1",
+        "The F1 score of each class, averaged with equal weight, so rare classes count as "
+        "much as common ones (0 to 1, higher is better).",
+    ),
+    "f1": (
+        "entity F1",
+        "How well whole entities are found: a found entity counts only if its words and type are "
+        "both right (0 to 1, higher is better).",
+    ),
     "accuracy": ("accuracy", "The share of examples whose predicted label is right."),
 }
 

@@ -4,6 +4,7 @@ Text and NER samples are small files shipped in ``samples/``; the image sample i
 from scikit-learn's bundled digits (no download) and cached, written atomically so concurrent callers
 never see half a folder.
 """
+
 from __future__ import annotations
 
 import os

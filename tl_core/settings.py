@@ -4,6 +4,7 @@ Deployment settings live here (where files go, upload caps, which slot to use). 
 computes or writes are not environment variables: they are fields of ``RunConfig`` (config.py), so a run's
 ``config.json`` alone reproduces it.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,22 +22,37 @@ class Setting:
         return self.default if value is None or value == "" else value
 
 
-HOME = Setting("TL_HOME", "~/.cache/tl_dashboard",
-               "Data folder: workspaces, runs, caches, converted models (a Space's storage bucket, for example).")
+HOME = Setting(
+    "TL_HOME",
+    "~/.cache/tl_dashboard",
+    "Data folder: workspaces, runs, caches, converted models (a Space's storage bucket, for example).",
+)
 MAX_UPLOAD = Setting("TL_MAX_UPLOAD", "500mb", "Largest file the page accepts in one upload (gradio size string).")
 SLOT = Setting("TL_SLOT", "", "'gpu' forces the GPU queue slot; by default it is chosen from the hardware.")
-FEATURE_CACHE = Setting("TL_FEATURE_CACHE", "",
-                        "Folder for cached frozen-backbone features; empty = each run's own feature_cache/.")
-TRAIN_NICE = Setting("TL_TRAIN_NICE", "0",
-                     "CPU priority (nice) of training processes; > 0 keeps the page responsive on small machines.")
+FEATURE_CACHE = Setting(
+    "TL_FEATURE_CACHE", "", "Folder for cached frozen-backbone features; empty = each run's own feature_cache/."
+)
+TRAIN_NICE = Setting(
+    "TL_TRAIN_NICE", "0", "CPU priority (nice) of training processes; > 0 keeps the page responsive on small machines."
+)
 SERVER_NAME = Setting("GRADIO_SERVER_NAME", "127.0.0.1", "Address the page listens on (0.0.0.0 in Docker/Spaces).")
 SERVER_PORT = Setting("GRADIO_SERVER_PORT", "7860", "Port the page listens on.")
 SPACE_ID = Setting("SPACE_ID", "", "Set by Hugging Face Spaces; with OAUTH_CLIENT_ID it turns on sign-in.")
 OAUTH_CLIENT_ID = Setting("OAUTH_CLIENT_ID", "", "Set by Spaces with hf_oauth: true.")
 BENCH_DATA = Setting("TL_BENCH_DATA", "", "bench/ only: where benchmark datasets are prepared.")
 
-ALL: tuple[Setting, ...] = (HOME, MAX_UPLOAD, SLOT, FEATURE_CACHE, TRAIN_NICE, SERVER_NAME, SERVER_PORT, SPACE_ID,
-                            OAUTH_CLIENT_ID, BENCH_DATA)
+ALL: tuple[Setting, ...] = (
+    HOME,
+    MAX_UPLOAD,
+    SLOT,
+    FEATURE_CACHE,
+    TRAIN_NICE,
+    SERVER_NAME,
+    SERVER_PORT,
+    SPACE_ID,
+    OAUTH_CLIENT_ID,
+    BENCH_DATA,
+)
 
 
 def table() -> str:
