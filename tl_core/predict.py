@@ -55,14 +55,14 @@ class Predictor:
     def from_export(cls, folder: str | Path, config: RunConfig) -> Predictor:
         """A predictor over an exported transformers folder, loaded the standard way (``AutoModelFor…``), with the
         app's own preprocessing: what the export check compares against the run."""
-        import json
+        from transformers import AutoConfig
 
         from . import models
         from .registry import get_task
 
         folder = Path(folder)
-        id2label = json.loads((folder / "config.json").read_text())["id2label"]
-        labels = [id2label[str(i)] for i in range(len(id2label))]
+        id2label = AutoConfig.from_pretrained(str(folder)).id2label  # timm configs keep label_names instead
+        labels = [id2label[i] for i in range(len(id2label))]
         processor = models.load_processor(config.task, str(folder))
         model = models.load_model(config.task, str(folder), labels).eval()
         return cls(get_task(config.task), model, processor, config, labels, folder)
