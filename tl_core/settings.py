@@ -41,21 +41,13 @@ SPACE_ID = Setting("SPACE_ID", "", "Set by Hugging Face Spaces; with OAUTH_CLIEN
 OAUTH_CLIENT_ID = Setting("OAUTH_CLIENT_ID", "", "Set by Spaces with hf_oauth: true.")
 BENCH_DATA = Setting("TL_BENCH_DATA", "", "bench/ only: where benchmark datasets are prepared.")
 
-ALL: tuple[Setting, ...] = (
-    HOME,
-    MAX_UPLOAD,
-    SLOT,
-    FEATURE_CACHE,
-    TRAIN_NICE,
-    SERVER_NAME,
-    SERVER_PORT,
-    SPACE_ID,
-    OAUTH_CLIENT_ID,
-    BENCH_DATA,
-)
+
+def all_settings() -> tuple[Setting, ...]:
+    """Every Setting defined in this module, in the order written (new ones need no second edit)."""
+    return tuple(v for v in globals().values() if isinstance(v, Setting))
 
 
 def table() -> str:
     """The settings as a Markdown table (README and ``tl settings`` print it)."""
-    rows = [f"| `{s.name}` | `{s.default}` | {s.meaning} |" for s in ALL]
+    rows = [f"| `{s.name}` | `{s.default}` | {s.meaning} |" for s in all_settings()]
     return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows])
