@@ -341,8 +341,7 @@ def test_three_tasks_end_to_end_in_chromium(app, browser, tmp_path: Path) -> Non
             open_tab(page, "Evaluate")
             check_ner_class_click(page)
             shot(page, "5-evaluate-ner")
-        if task != "image":  # EfficientNet-Lite0 feature exports are refused for now (predictions differ; issue 10)
-            download_zip(page, home, tmp_path)
+        download_zip(page, home, tmp_path)
     print("sample paths (clicks, seconds):", timings)
 
     # --- a run through the form (Data -> Method -> Start) with tiny settings, so the model makes mistakes to

@@ -333,3 +333,24 @@ def test_push_uploads_the_export_and_never_leaks_the_token(finished, tmp_path, c
         export.push_to_hub(run_dir, "me/my-model", "  ", upload=fake_upload)
     on_disk = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     assert token.encode() not in on_disk and token not in caplog.text
+
+
+def test_timm_exports_carry_the_trained_label_names(tmp_path):
+    """timm configs save ``label_names`` (ImageNet's 1000 for the bundled EfficientNet) instead of id2label: the
+    export must write the run's labels there, or pipeline() names classes wrongly."""
+    from transformers import AutoConfig, TimmWrapperConfig, TimmWrapperForImageClassification
+
+    from tl_core.export.formats import _save_transformers
+
+    config = TimmWrapperConfig(architecture="resnet10t", num_labels=3)
+    config.label_names = [f"imagenet-{i}" for i in range(1000)]  # as loaded from the converted base model
+    config.id2label = {0: "cat", 1: "dog", 2: "fish"}
+    model = TimmWrapperForImageClassification(config)
+
+    class NoProcessor:
+        def save_pretrained(self, folder: str) -> None:
+            pass
+
+    _save_transformers(model, NoProcessor(), tmp_path / "out")
+    reloaded = AutoConfig.from_pretrained(str(tmp_path / "out"))
+    assert [reloaded.id2label[i] for i in range(3)] == ["cat", "dog", "fish"]

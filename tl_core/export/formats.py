@@ -59,6 +59,9 @@ def _processor(run: FinishedRun, ref: str) -> Any:
 
 
 def _save_transformers(model: Any, processor: Any, out: Path) -> None:
+    config = model.config
+    if getattr(config, "label_names", None) is not None:  # timm configs save label_names, not id2label: keep in step
+        config.label_names = [config.id2label[i] for i in range(len(config.id2label))]
     model.save_pretrained(str(out), safe_serialization=True)
     processor.save_pretrained(str(out))
 
