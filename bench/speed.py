@@ -20,58 +20,26 @@ from .speed_levers import (
 from .speed_report import print_tables
 
 
-def _text_args(frozen: bool = False) -> list[str]:
+def _baseline_args(task: str, frozen: bool = False) -> list[str]:
+    """The plain script's arguments: our preset's optimiser settings, one epoch, batch 32, on the bench data."""
     from tl_core import models
     from tl_core.config import load_preset
 
-    train, evals = tr.text_data()
-    p = load_preset("text", "features" if frozen else "full").train
-    return [
-        "--model",
-        models.resolve_model_ref("bundled:minilm", "text"),
-        "--train",
-        str(train),
-        "--eval",
-        str(evals),
-        "--epochs",
-        "1",
-        "--batch",
-        "32",
-        "--lr",
-        str(p.learning_rate),
-        "--warmup",
-        str(p.warmup),
-        "--wd",
-        str(p.weight_decay),
-    ]
+    train, evals = tr.text_data() if task == "text" else tr.image_data()
+    p = load_preset(task, "features" if frozen else "full").train
+    model = "bundled:minilm" if task == "text" else "bundled:efficientnet-lite0"
+    args = ["--model", models.resolve_model_ref(model, task), "--train", str(train), "--eval", str(evals)]
+    args += ["--epochs", "1", "--batch", "32", "--lr", str(p.learning_rate), "--warmup", str(p.warmup)]
+    args += ["--wd", str(p.weight_decay)]
+    return args + (["--image-size", str(tr.IMAGE_SIZE)] if task == "image" else [])
+
+
+def _text_args(frozen: bool = False) -> list[str]:
+    return _baseline_args("text", frozen)
 
 
 def _image_args(frozen: bool = False) -> list[str]:
-    from tl_core import models
-    from tl_core.config import load_preset
-
-    train, evals = tr.image_data()
-    p = load_preset("image", "features" if frozen else "full").train
-    return [
-        "--model",
-        models.resolve_model_ref("bundled:efficientnet-lite0", "image"),
-        "--train",
-        str(train),
-        "--eval",
-        str(evals),
-        "--epochs",
-        "1",
-        "--batch",
-        "32",
-        "--lr",
-        str(p.learning_rate),
-        "--warmup",
-        str(p.warmup),
-        "--wd",
-        str(p.weight_decay),
-        "--image-size",
-        str(tr.IMAGE_SIZE),
-    ]
+    return _baseline_args("image", frozen)
 
 
 SEEDS = (
