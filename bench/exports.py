@@ -26,10 +26,10 @@ def agreement(run_dir: Path, folder: Path, task: str) -> tuple[float, bool]:
 
     run = FinishedRun.load(run_dir)
     inputs = verify.sample_inputs(run, limit=None)
-    app = verify._probabilities(Predictor.from_run(run_dir), inputs, run)
+    app = verify.predictions(Predictor.from_run(run_dir), inputs, run)
     info = json.loads((folder / "tl_export.json").read_text())
     if info["pipeline_tag"] is None:
-        exported = verify.exported_probabilities(folder, run, inputs)
+        exported = verify.exported_predictions(folder, run, inputs)
         return float((app.argmax(-1) == exported.argmax(-1)).mean()), False
     from transformers import pipeline
 

@@ -66,6 +66,8 @@ def assert_portable(folder: Path, tmp_root: Path) -> None:
             assert str(tmp_root) not in text and sys.prefix not in text, file
             for value in re.findall(r'"((?:/|~)[^"]*)"', text):
                 assert value in ("/",), f"{file.name} holds the absolute path {value}"
+            for value in re.findall(r"(?<![\w:/.~-])(/[\w.~-]+(?:/[\w.~-]+)+)", text):
+                assert not Path(value).exists(), f"{file.name} names the local path {value}"
 
 
 def pipeline_predictions(folder: Path, task: str, inputs: list) -> list:
@@ -320,7 +322,7 @@ def test_push_uploads_the_export_and_never_leaks_the_token(finished, tmp_path, c
     export.push_to_hub(run_dir, "me/my-demo", token, upload=fake_upload, demo=True)
     assert seen["kind"] == "space" and {"app.py", "model", "README.md"} <= set(seen["files"])
 
-    def failing(folder: Path, repo_id: str, tok: str, private: bool) -> str:
+    def failing(folder: Path, repo_id: str, tok: str, private: bool, repo_type: str) -> str:
         raise RuntimeError(f"HTTP 500 while using token {tok}")
 
     with pytest.raises(UserError) as err:

@@ -12,24 +12,24 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from . import verify
-from .card import load_snippet, model_card
-from .demo import write_demo
-from .formats import Written, write_model
 from .hub import REPO_ID_RE, push_folder, push_to_hub, zip_folder, zip_model
 from .run_info import FinishedRun, public_config, public_results
+
+if TYPE_CHECKING:
+    from .formats import Written
+
+# The model-writing parts (formats, card, verify, demo) import torch, transformers and huggingface_hub: they load
+# on the first export, not when the page starts.
 
 __all__ = [
     "REPO_ID_RE",
     "FinishedRun",
-    "Written",
     "export_demo",
     "export_model",
-    "load_snippet",
-    "model_card",
     "public_config",
     "push_folder",
     "push_to_hub",
@@ -41,6 +41,9 @@ __all__ = [
 
 def export_model(run_dir: str | Path, out: str | Path, merge: bool = True, check: bool = True) -> Path:
     """Write the run's portable model folder to ``out`` (replaced if it exists) and return it."""
+    from . import verify
+    from .formats import write_model
+
     run = FinishedRun.load(run_dir)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +65,8 @@ def export_model(run_dir: str | Path, out: str | Path, merge: bool = True, check
 
 
 def _write_extras(run: FinishedRun, written: Written, folder: Path) -> None:
+    from .card import model_card
+
     model_card(run, written).save(str(folder / "README.md"))
     (folder / "training_config.yaml").write_text(yaml.safe_dump(public_config(run), sort_keys=False), encoding="utf-8")
     (folder / "results.json").write_text(json.dumps(public_results(run), indent=2, default=str), encoding="utf-8")
@@ -88,6 +93,10 @@ def stage(run_dir: str | Path, dest: str | Path, merge: bool = True) -> Path:
 
 def export_demo(run_dir: str | Path, out: str | Path) -> Path:
     """A standalone demo app for the run (its export in ``model/``), ready to run or to push as a Space."""
+    from . import verify
+    from .demo import write_demo
+    from .formats import Written
+
     run = FinishedRun.load(run_dir)
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix=".demo-", dir=out.parent if out.parent.exists() else None) as tmp:

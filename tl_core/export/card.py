@@ -10,7 +10,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..registry import headline, method_title, metric_name, task_title
 from .formats import AUTO_CLASSES, PEFT_CLASSES, Written
-from .run_info import FinishedRun, public_config
+from .run_info import PIPELINE_TAGS, FinishedRun, public_config
 
 TEMPLATE = """---
 {{ card_data }}
@@ -82,7 +82,7 @@ def card_data(run: FinishedRun, written: Written) -> ModelCardData:
     eval_results = (
         [
             EvalResult(
-                task_type=written.pipeline_tag or _task_type(run),
+                task_type=PIPELINE_TAGS[run.task],
                 dataset_type="user-upload",
                 dataset_name=_data_name(run),
                 dataset_split="evaluation",
@@ -102,10 +102,6 @@ def card_data(run: FinishedRun, written: Written) -> ModelCardData:
         eval_results=eval_results,
         tags=["tl-dashboard", run.method, run.task] + ([f"data-sha256:{data_hash[:16]}"] if data_hash else []),
     )
-
-
-def _task_type(run: FinishedRun) -> str:
-    return {"text": "text-classification", "ner": "token-classification", "image": "image-classification"}[run.task]
 
 
 def _data_name(run: FinishedRun) -> str:

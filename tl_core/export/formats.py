@@ -86,6 +86,7 @@ def _write_lora(run: FinishedRun, out: Path, merge: bool) -> Written:
     adapter_dir = out / "adapter"
     peft_model.save_pretrained(str(adapter_dir), safe_serialization=True)
     processor.save_pretrained(str(adapter_dir))
+    (adapter_dir / "README.md").unlink(missing_ok=True)  # peft's stub card names the base by its server path
     _point_adapter_at_hub(adapter_dir, run)
     (adapter_dir / "labels.json").write_text(json.dumps(run.labels, indent=2), encoding="utf-8")
     if not merge:

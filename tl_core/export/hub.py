@@ -95,11 +95,7 @@ def push_folder(
     """One upload; every failure becomes a plain message that never contains the token."""
     upload = upload or _hub_upload
     try:
-        return (
-            upload(folder, repo_id, token, private, repo_type)
-            if repo_type != "model"
-            else upload(folder, repo_id, token, private)
-        )
+        return upload(folder, repo_id, token, private, repo_type)
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001 - every failure becomes a plain message without the token

