@@ -136,7 +136,7 @@ def _admit(root: Path, slot: str, run_dir: Path, config: dict[str, Any]) -> None
         return
     fair_use.check_run_length(config)
     owner = owner_of(run_dir)
-    load = sum(1 for _, queued in _live(root, slot) if owner_of(queued) == owner)
+    load = sum(1 for _, queued, _ in _live(root, slot) if owner_of(queued) == owner)
     current = _current(root, slot)
     if current is not None and owner_of(current) == owner and _holds_slot(current):
         load += 1
