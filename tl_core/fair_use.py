@@ -98,7 +98,8 @@ def active_limit(setting: Setting) -> float | None:
 def raise_hint(*names: Setting) -> str:
     """The closing sentence of every refusal: who can change the limit, and how."""
     listed = " and ".join(s.name for s in names)
-    return f"(The owner of a private deployment can raise this limit with the environment variable {listed}.)"
+    noun = "variables" if len(names) > 1 else "variable"
+    return f"(The owner of a private deployment can raise this limit with the environment {noun} {listed}.)"
 
 
 # --- queue --------------------------------------------------------------------------------------------------------
