@@ -204,6 +204,68 @@ def test_pause_points_hold_forward_and_backward_and_leave_results_unchanged(tmp_
         h.remove()
 
 
+def test_looping_predictions_cannot_stall_training_beyond_its_share(tmp_path):
+    """Two clients looping predictions keep a pause request on all the time. A simulated training loop (100 pause
+    points a step) still pauses at most once a step and at most max_share of any window (window shortened to 1 s
+    to keep the test fast; the real one is 10 s)."""
+    import threading
+    import time
+
+    from tl_core.cpu_yield import YieldFlag
+
+    flag = YieldFlag(tmp_path / "cpu_yield", max_share=0.2, window_s=1.0)
+    stop = threading.Event()
+
+    def client() -> None:
+        playground = YieldFlag(tmp_path / "cpu_yield")  # another session's view of the shared file
+        while not stop.is_set():
+            with playground.priority():
+                time.sleep(0.01)  # one prediction
+
+    clients = [threading.Thread(target=client, daemon=True) for _ in range(2)]
+    for c in clients:
+        c.start()
+    time.sleep(0.05)
+    paused, pauses_per_step, t0 = 0.0, [], time.time()
+    try:
+        while time.time() - t0 < 4.0:
+            flag.new_step()
+            waits = [flag.wait() for _ in range(100)]  # the step's pause points, between its (tiny) layers
+            paused += sum(waits)
+            pauses_per_step.append(sum(w > 0 for w in waits))
+    finally:
+        stop.set()
+        for c in clients:
+            c.join()
+    share = paused / (time.time() - t0)
+    assert max(pauses_per_step) == 1  # at most one pause per step
+    assert 0.1 < share <= 0.2 + 0.03  # predictions still pre-empt training, but only for their share
+
+
+def test_pause_points_pause_once_per_forward(tmp_path):
+    import time
+
+    import tl_core.cpu_yield as cy
+    from tl_core.cpu_yield import YieldFlag, install_pause_points
+
+    model = torch.nn.Sequential(*[torch.nn.Linear(4, 4) for _ in range(20)])  # 20 leaves: 40 pause points a step
+    flag = YieldFlag(tmp_path / "cpu_yield")
+    install_pause_points(model, flag)
+    x = torch.randn(2, 4)
+    flag.request(60)
+    old, cy.MAX_WAIT_S = cy.MAX_WAIT_S, 0.05
+    try:
+        t = time.time()
+        model(x).sum().backward()  # a training step: forward and backward
+        took = time.time() - t
+        t = time.time()
+        model(x).sum().backward()  # the next step pauses again
+        again = time.time() - t
+    finally:
+        cy.MAX_WAIT_S = old
+    assert 0.04 < took < 0.5 and 0.04 < again < 0.5  # one 0.05 s pause each, not 40 of them (2 s)
+
+
 def test_playground_predictions_request_priority_and_runs_honour_it(assets, tmp_path, tl_home):  # noqa: F811
     from tl_core import dashboard as dash
     from tl_core.cpu_yield import YieldFlag

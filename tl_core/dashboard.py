@@ -189,6 +189,7 @@ def start_run(ws: Workspace, cfg: RunConfig) -> tuple[Path, int]:
     """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position)."""
     from .data import load_task_data  # heavy: datasets
 
+    scheduler.check_room(cfg.to_dict(), ws.runs_dir)  # public mode: fair-use limits, before anything is made
     check_model(cfg.task, cfg.model, cfg.revision)
     td = load_task_data(cfg.task, cfg.data, work_dir=ws.root / "data_cache", validate_only=True)
     td.report.raise_if_blocking()

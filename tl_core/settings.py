@@ -51,3 +51,35 @@ def table() -> str:
     """The settings as a Markdown table (README and ``tl settings`` print it)."""
     rows = [f"| `{s.name}` | `{s.default}` | {s.meaning} |" for s in all_settings()]
     return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows])
+
+
+# --- fair use ---
+# Limits for a public deployment, where strangers share one machine (see fair_use.py for the checks and the
+# messages). They apply in public mode only, except TL_YIELD_MAX_SHARE. A limit set to 0 is off.
+PUBLIC = Setting(
+    "TL_PUBLIC", "", "1 = public mode: the fair-use limits below apply (always on when SPACE_ID is set, on a Space)."
+)
+MAX_QUEUED_PER_WORKSPACE = Setting(
+    "TL_MAX_QUEUED_PER_WORKSPACE", "2", "Public mode: runs one workspace may have waiting, besides one running."
+)
+MAX_EPOCHS = Setting("TL_MAX_EPOCHS", "20", "Public mode: most epochs one run may ask for.")
+MAX_STEPS = Setting("TL_MAX_STEPS", "5000", "Public mode: most training steps one run may ask for (max steps).")
+MAX_RUN_MINUTES = Setting(
+    "TL_MAX_RUN_MINUTES", "60", "Public mode: a run still training after this many minutes is stopped (resumable)."
+)
+MAX_MODEL_PARAMS_M = Setting(
+    "TL_MAX_MODEL_PARAMS_M",
+    "400",
+    "Public mode: largest Hub model, in millions of parameters (checked before download).",
+)
+MAX_MODEL_MB = Setting(
+    "TL_MAX_MODEL_MB", "2000", "Public mode: largest Hub model, in MB of safetensors weights (checked before download)."
+)
+YIELD_MAX_SHARE = Setting(
+    "TL_YIELD_MAX_SHARE", "0.2", "Most of any 10 s a CPU training run spends paused for playground predictions (0-1)."
+)
+
+
+def public_mode() -> bool:
+    """True on a public deployment: ``TL_PUBLIC=1``, or on a Hugging Face Space (``SPACE_ID`` is set)."""
+    return PUBLIC.get().strip() == "1" or bool(SPACE_ID.get())

@@ -76,6 +76,13 @@ TASK_NAMES = {"text": "text classification", "ner": "named-entity recognition (N
 OFFLINE_CHOICES = "bundled:minilm (text, NER), bundled:efficientnet-lite0 (images), or a local folder"
 
 
+def offline_choices() -> str:
+    """OFFLINE_CHOICES as this deployment offers them: a public one accepts no local folders (fair_use.py)."""
+    from ..settings import public_mode
+
+    return "bundled:minilm (text, NER) or bundled:efficientnet-lite0 (images)" if public_mode() else OFFLINE_CHOICES
+
+
 def check_task(task: str) -> None:
     if task not in TASK_NAMES:
         raise ModelError(f"Unknown task '{task}'. Choose one of: {', '.join(TASK_NAMES)}.")

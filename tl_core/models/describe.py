@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from pathlib import Path
 from typing import Any
 
+from .. import fair_use
+from ..errors import ModelError
 from .catalog import CURATED_HUB_MODELS, DEFAULT_MODEL
-from .hub import hub_status, resolve_model_ref
+from .hub import hub_status, is_local, resolve_model_ref
 
 
 def describe_model(task: str, ref: str | None, revision: str | None = None) -> dict[str, Any]:
     """Facts for the UI without loading weights. Local folders need no network; Hub ids try one quick request."""
-    resolved = resolve_model_ref(ref, task)
+    resolved = resolve_model_ref(ref, task, user_input=True)
     info: dict[str, Any] = {
         "ref": (ref or "").strip() or DEFAULT_MODEL[task],
         "resolved": resolved,
         "params": None,
         "model_type": None,
         "memory_mb_estimate": None,
-        "offline": os.path.isdir(resolved),
+        "offline": is_local(resolved),
     }
     if info["offline"]:
         folder = Path(resolved)
@@ -40,6 +41,10 @@ def describe_model(task: str, ref: str | None, revision: str | None = None) -> d
             st = getattr(detail, "safetensors", None)
             if st is not None and getattr(st, "total", None):
                 info["params"] = int(st.total)
+            try:
+                fair_use.check_model_size(resolved, detail)  # public mode: say so while the form is filled
+            except ModelError as err:
+                info["note"] = str(err)
         else:
             info["note"] = {
                 "missing": f"The Hub has no model '{resolved}'.",

@@ -2,6 +2,11 @@
 
 Also the Hub access that fails fast when offline (one quick probe instead of ~25 s of retries per file), the
 plain-language messages for what cannot be reached, and the cache keys (fingerprints) of models.
+
+A resolved reference is a local folder exactly when it is an absolute path (Hub ids never are), so no later step
+looks on the disk for a Hub id. In public mode (fair_use.py) a user's reference is never looked up on the disk:
+model paths are refused with one message whether they exist or not, and Hub models above the size limit are
+refused from their Hub metadata before anything is downloaded.
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import fair_use
 from ..errors import ModelError
 from .bundled import ensure_bundled
-from .catalog import BUNDLED, DEFAULT_MODEL, OFFLINE_CHOICES, TASK_NAMES, check_task
+from .catalog import BUNDLED, DEFAULT_MODEL, TASK_NAMES, check_task, offline_choices
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
@@ -23,15 +29,23 @@ _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # --------------------------------------------------------------------------------------------------------------
 # Resolving references
 # --------------------------------------------------------------------------------------------------------------
-def resolve_model_ref(ref: str | None, task: str) -> str:
+def resolve_model_ref(ref: str | None, task: str, user_input: bool = False) -> str:
     """A local folder path for bundled names and local folders; a Hub id unchanged. Refuses what cannot work.
 
     Checking here (before any download or compute) lets the UI show the problem while the user fills the form.
+    ``user_input``: the reference comes from a user (the form, a run config), not from the app's own folders; in
+    public mode such a reference must be a bundled name or a Hub id.
     """
     check_task(task)
     ref = (ref or "").strip() or DEFAULT_MODEL[task]
     if ref.startswith("bundled:"):
         return _resolve_bundled(ref, task)
+    if fair_use.public_mode():
+        if user_input and _looks_like_path(ref):
+            raise fair_use.local_model_refused()  # decided from the text alone: says nothing about the disk
+        if user_input or not os.path.isabs(ref):  # the app's own folders (runs, exports) are absolute paths
+            _validate_hub_id(ref)
+            return ref
 
     path = Path(ref).expanduser()
     if path.is_dir():
@@ -81,7 +95,7 @@ def _validate_hub_id(ref: str) -> None:
     except HFValidationError:
         raise ModelError(
             f"'{ref}' is not a valid Hugging Face Hub id. A Hub id looks like 'name' or 'organisation/name' "
-            f"(letters, digits, '-', '_', '.'), e.g. distilbert-base-uncased. Or use {OFFLINE_CHOICES}."
+            f"(letters, digits, '-', '_', '.'), e.g. distilbert-base-uncased. Or use {offline_choices()}."
         ) from None
 
 
@@ -131,7 +145,9 @@ def _probe_hub(repo_id: str, revision: str | None) -> tuple[str, Any]:
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        result: tuple[str, Any] = ("ok", HfApi().model_info(repo_id, revision=revision, timeout=10))
+        # files_metadata: the weight files' sizes, for the size limit (fair_use.check_model_size)
+        info = HfApi().model_info(repo_id, revision=revision, timeout=10, files_metadata=True)
+        result: tuple[str, Any] = ("ok", info)
     except GatedRepoError as err:
         result = ("gated", err)
     except (RepositoryNotFoundError, RevisionNotFoundError) as err:
@@ -150,28 +166,37 @@ def hub_status(repo_id: str, revision: str | None) -> tuple[str, Any]:
 def _unreachable_message(repo_id: str) -> str:
     return (
         f"Could not load '{repo_id}': the Hugging Face Hub is unreachable from here (or offline mode is on) and "
-        f"the model is not in the local cache, or the id is wrong. Offline choices: {OFFLINE_CHOICES}."
+        f"the model is not in the local cache, or the id is wrong. Offline choices: {offline_choices()}."
     )
 
 
+def is_local(resolved: str) -> bool:
+    """True for a resolved local folder (bundled or a path), False for a Hub id."""
+    return os.path.isabs(resolved)
+
+
 def hub_call(resolved: str, revision: str | None, load: Callable[[bool], Any]) -> Any:
-    """Run ``load(local_files_only)`` for a local folder or Hub id, turning every failure into a ModelError."""
-    if os.path.isdir(resolved):
+    """Run ``load(local_files_only)`` for a local folder or Hub id, turning every failure into a ModelError.
+
+    In public mode a Hub model above the size limit is refused here, before ``load`` downloads anything.
+    """
+    if is_local(resolved):
         return _wrap(resolved, lambda: load(False))
-    status, _ = hub_status(resolved, revision)
+    status, detail = hub_status(resolved, revision)
     if status == "unreachable":  # offline, or the Hub is down for us: a cached copy still works
         return _wrap(resolved, lambda: load(True), offline=True)
     if status == "missing":
         what = f"revision '{revision}' of '{resolved}'" if revision else f"'{resolved}'"
         raise ModelError(
             f"The Hugging Face Hub has no model {what} (or it is private). Check the spelling, or use "
-            f"{OFFLINE_CHOICES}."
+            f"{offline_choices()}."
         )
     if status == "gated":
         raise ModelError(
             f"'{resolved}' is gated: accept its licence on huggingface.co and log in (set HF_TOKEN), or choose "
             "another model."
         )
+    fair_use.check_model_size(resolved, detail)
     return _wrap(resolved, lambda: load(False))
 
 
@@ -187,13 +212,13 @@ def _wrap(resolved: str, fn: Callable[[], Any], offline: bool = False) -> Any:
                 f"'{resolved}' needs its own Python code (trust_remote_code), which the dashboard never runs. "
                 "Choose a model supported by transformers directly."
             ) from err
-        if "safetensors" in text and not os.path.isdir(resolved):
+        if "safetensors" in text and not is_local(resolved):
             raise ModelError(
                 f"'{resolved}' has no safetensors weights on the Hub, only pickle files, which can execute code "
                 "when loaded. Pick a model with *.safetensors files, or convert it on a machine you trust "
                 "(model.save_pretrained(dir, safe_serialization=True)) and use that folder."
             ) from err
-        if offline or (not os.path.isdir(resolved) and isinstance(err, OSError)):
+        if offline or (not is_local(resolved) and isinstance(err, OSError)):
             raise ModelError(_unreachable_message(resolved)) from err
         raise ModelError(f"Could not load the model '{resolved}': {text.splitlines()[0] if text else err!r}") from err
 
@@ -202,12 +227,13 @@ def check_available(task: str, ref: str | None, revision: str | None = None) -> 
     """Resolve ``ref`` and refuse a model that cannot be loaded here, without loading it; returns the resolved ref.
 
     Bundled models and local folders always pass. A Hub id must exist and not be gated; when the Hub cannot be
-    reached (or offline mode is on) it must already be in the local cache. Raises ModelError with what to do.
+    reached (or offline mode is on) it must already be in the local cache. Public mode also refuses model paths
+    and Hub models above the size limit. Raises ModelError with what to do.
     """
-    resolved = resolve_model_ref(ref, task)
-    if os.path.isdir(resolved):
+    resolved = resolve_model_ref(ref, task, user_input=True)
+    if is_local(resolved):
         return resolved
-    status, _ = hub_status(resolved, revision)
+    status, detail = hub_status(resolved, revision)
     if status == "missing":
         what = f"revision '{revision}' of '{resolved}'" if revision else f"'{resolved}'"
         raise ModelError(
@@ -220,6 +246,8 @@ def check_available(task: str, ref: str | None, revision: str | None = None) -> 
 
         if not isinstance(try_to_load_from_cache(resolved, "config.json", revision=revision), str):
             raise ModelError(_unreachable_message(resolved))
+    if status == "ok":
+        fair_use.check_model_size(resolved, detail)
     return resolved
 
 
@@ -236,9 +264,10 @@ def model_fingerprint(ref: str | None, revision: str | None = None, task: str | 
         if task is None:
             raise ModelError("No model chosen: pass a model reference or the task (for its default model).")
         ref = DEFAULT_MODEL[task]
+    local = not fair_use.public_mode() or os.path.isabs(ref)  # public mode: a relative reference is a Hub id
     if ref.startswith("bundled:"):
         folder = ensure_bundled(ref.split(":", 1)[1])
-    elif Path(ref).expanduser().is_dir():
+    elif local and Path(ref).expanduser().is_dir():
         folder = Path(ref).expanduser().resolve()
     else:
         return f"{ref}@{revision or 'main'}"
@@ -256,6 +285,6 @@ def is_sentence_transformer(resolved_ref: str) -> bool:
     if resolved_ref == "bundled:minilm":
         return True
     folder = Path(resolved_ref).expanduser()
-    if folder.is_dir():
+    if (is_local(resolved_ref) or not fair_use.public_mode()) and folder.is_dir():
         return any((folder / n).exists() for n in ("modules.json", "sentence_bert_config.json", "1_Pooling"))
     return resolved_ref.startswith("sentence-transformers/")  # Hub id: judged by name, no network call
