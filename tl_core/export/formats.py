@@ -58,17 +58,29 @@ def _processor(run: FinishedRun, ref: str) -> Any:
     return processor
 
 
-def _save_transformers(model: Any, processor: Any, out: Path) -> None:
+def _save_transformers(model: Any, processor: Any, out: Path, image_size: int | None = None) -> None:
     config = model.config
     if getattr(config, "label_names", None) is not None:  # timm configs save label_names, not id2label: keep in step
         config.label_names = [config.id2label[i] for i in range(len(config.id2label))]
+    if image_size and isinstance(getattr(config, "pretrained_cfg", None), dict):
+        # timm's eval transform = the app's: shorter side to image_size, centre crop of image_size (crop_pct 1).
+        config.pretrained_cfg = {
+            **config.pretrained_cfg,
+            "input_size": [3, image_size, image_size],
+            "crop_pct": 1.0,
+            "crop_mode": "center",
+        }
     model.save_pretrained(str(out), safe_serialization=True)
     processor.save_pretrained(str(out))
 
 
+def _image_size(run: FinishedRun) -> int | None:
+    return run.config.train.image_size if run.task == "image" else None
+
+
 def _write_full(run: FinishedRun, out: Path) -> Written:
     model = models.load_model(run.task, str(run.model_dir), run.labels)
-    _save_transformers(model, _processor(run, str(run.model_dir)), out)
+    _save_transformers(model, _processor(run, str(run.model_dir)), out, _image_size(run))
     return Written("transformers", PIPELINE_TAGS[run.task])
 
 
@@ -91,7 +103,7 @@ def _write_lora(run: FinishedRun, out: Path, merge: bool) -> Written:
     (adapter_dir / "labels.json").write_text(json.dumps(run.labels, indent=2), encoding="utf-8")
     if not merge:
         return Written("peft", None, adapter=True, adapter_base=run.base_hub_id)
-    _save_transformers(peft_model.merge_and_unload(), processor, out)
+    _save_transformers(peft_model.merge_and_unload(), processor, out, _image_size(run))
     return Written("transformers", PIPELINE_TAGS[run.task], adapter=True, adapter_base=run.base_hub_id)
 
 
@@ -115,7 +127,7 @@ def _write_features(run: FinishedRun, out: Path) -> Written:
         return _write_sentence_transformer(run, out, head, meta)
     backbone = models.load_backbone(run.task, str(run.model_dir))
     model = _transplant(run, backbone, head)
-    _save_transformers(model, _processor(run, str(run.model_dir)), out)
+    _save_transformers(model, _processor(run, str(run.model_dir)), out, _image_size(run))
     return Written("transformers", PIPELINE_TAGS[run.task])
 
 
