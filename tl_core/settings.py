@@ -51,3 +51,67 @@ def table() -> str:
     """The settings as a Markdown table (README and ``tl settings`` print it)."""
     rows = [f"| `{s.name}` | `{s.default}` | {s.meaning} |" for s in all_settings()]
     return "\n".join(["| variable | default | meaning |", "|---|---|---|", *rows])
+
+
+# --- identity, rate limits, workspace quota and cleanup (public deployments) ---
+PUBLIC = Setting(
+    "TL_PUBLIC",
+    "",
+    "1 = a public deployment shared by strangers: rate limits, workspace quota and idle cleanup are on "
+    "(always on a Hugging Face Space, where SPACE_ID is set). Empty = local mode, no limits.",
+)
+SECRET_KEY = Setting(
+    "TL_SECRET_KEY",
+    "",
+    "Server-only key (32+ characters) that derives signed-in users' workspace ids; empty = a random key kept "
+    "in TL_HOME/.server_secret (readable by the owner only). Never shown to browsers.",
+)
+RATE_PREDICT = Setting(
+    "TL_RATE_PREDICT",
+    "60",
+    "Public mode: playground predictions (single or file) per workspace per minute; 0 = no limit.",
+)
+RATE_POLL = Setting(
+    "TL_RATE_POLL",
+    "240",
+    "Public mode: progress polls and run-list refreshes per workspace per minute (a page following a run polls "
+    "once a second); 0 = no limit.",
+)
+RATE_NEW_WORKSPACES = Setting(
+    "TL_RATE_NEW_WORKSPACES", "20", "Public mode: new anonymous workspaces per client address per minute; 0 = no limit."
+)
+WORKSPACE_QUOTA_MB = Setting(
+    "TL_WORKSPACE_QUOTA_MB",
+    "2048",
+    "Public mode: disk space per workspace (uploads, runs, downloads), in MB; 0 = none.",
+)
+ANON_TTL_HOURS = Setting(
+    "TL_ANON_TTL_HOURS",
+    "48",
+    "Public mode: anonymous workspaces idle this long are deleted (never one with a run queued or running, never "
+    "a signed-in user's); 0 = keep them.",
+)
+DOWNLOADS_TTL_HOURS = Setting(
+    "TL_DOWNLOADS_TTL_HOURS", "6", "Public mode: downloads (model zips, prediction CSVs) older than this are deleted."
+)
+CLEANUP_MINUTES = Setting(
+    "TL_CLEANUP_MINUTES", "30", "Public mode: how often the idle-workspace and downloads cleanup runs (also at start)."
+)
+
+
+def public_mode() -> bool:
+    """True on a deployment shared by strangers: TL_PUBLIC=1, or running on a Hugging Face Space."""
+    return PUBLIC.get().strip().lower() in ("1", "true", "yes") or bool(SPACE_ID.get())
+
+
+def number(setting: Setting) -> float:
+    """A numeric setting; a value that is not a number falls back to the default (and says so in the log)."""
+    try:
+        return float(setting.get())
+    except ValueError:
+        import logging
+
+        logging.getLogger("tl_dashboard").warning(
+            "%s=%r is not a number: using %s", setting.name, setting.get(), setting.default
+        )
+        return float(setting.default)
