@@ -189,9 +189,9 @@ def show_command(ws: Workspace, cfg: RunConfig) -> str:
 # --- runs ---------------------------------------------------------------------------------------------------------
 def start_run(ws: Workspace, cfg: RunConfig) -> tuple[Path, int]:
     """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position)."""
+    ws.check_quota()  # a public deployment's disk quota: refused before any work, saying how to free space
     from .data import load_task_data  # heavy: datasets
 
-    ws.check_quota()  # a public deployment's disk quota: refused before any work, saying how to free space
     check_model(cfg.task, cfg.model, cfg.revision)
     td = load_task_data(cfg.task, cfg.data, work_dir=ws.root / "data_cache", validate_only=True)
     td.report.raise_if_blocking()

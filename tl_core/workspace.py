@@ -264,7 +264,7 @@ class Workspace:
         used = self.usage_bytes()
         if used + adding <= quota:
             return
-        needs = f", and this needs {human_bytes(adding)} more" if adding else ""
+        needs = f", and this file needs {human_bytes(adding)}" if adding else ""
         raise QuotaExceeded(
             f"Your workspace is full: it holds {human_bytes(used)} of the {human_bytes(quota)} each workspace may "
             f"use{needs}. Delete runs you no longer need (Runs & export tab, 'Delete run'), then try again; the "
