@@ -163,6 +163,8 @@ def verified_id(claimed: Any, username: str | None) -> str:
             "You are signed out. Sign in with Hugging Face to reach your workspace, or reload the page to work "
             "without an account."
         )
+    if claimed is None:  # the page load has not settled the identity yet
+        raise UserError("The page is still setting up your session. Wait a second and try again.")
     if not _known_anonymous(claimed):
         raise UserError("This browser session is not recognised (or it expired). Reload the page to start a new one.")
     return claimed

@@ -92,7 +92,8 @@ def _session() -> Session:
 def _wire(demo: gr.Blocks, page: Page) -> None:
     """Every tab's events. The page load settles the identity first and re-attaches to a run still going."""
     run = train.wire(page)
-    demo.load(run.reattach, {page.session.sid}, runner.reattach_outputs(page), api_name="init")
+    # cheap, and every other event of the page needs its identity: never queued behind slow events
+    demo.load(run.reattach, {page.session.sid}, runner.reattach_outputs(page), api_name="init", concurrency_limit=None)
     task_model.wire(demo, page, data.wire(page))
     method.wire(page)
     evaluate.wire(page)

@@ -43,11 +43,8 @@ def build() -> RunsTab:
                 demo_btn = gr.Button("Download demo app (zip)", elem_id="demo-zip-btn")
             zip_file = gr.File(label="Download", interactive=False, elem_id="zip-file")
     with gr.Accordion("Delete runs (free space)", open=False):
-        with gr.Row(equal_height=True):
-            delete_run = gr.Dropdown(
-                label="Run to delete (finished, failed or stopped)", choices=[], elem_id="delete-run", scale=3
-            )
-            delete_btn = gr.Button("Delete run", variant="stop", elem_id="delete-run-btn", scale=1)
+        delete_run = gr.Dropdown(label="Run to delete (finished, failed or stopped)", choices=[], elem_id="delete-run")
+        delete_btn = gr.Button("Delete run", variant="stop", elem_id="delete-run-btn")
         usage_md = gr.Markdown(elem_id="workspace-usage")
     compare_plot = gr.Plot(show_label=False, visible=False, elem_id="compare-plot")
     diff_df = gr.Dataframe(
