@@ -102,7 +102,8 @@ class Runner:
         # signed in on a Space: the workspace follows the account; else the id kept in this browser
         sid = page_identity(values[self.s.sid])
         active = dashboard.active_run(Workspace.open(sid))
-        scheduler.dispatch()
+        if ratelimit.allowed("poll", sid):  # reloading in a loop cannot keep the queue lock busy
+            scheduler.dispatch()
         return {
             self.s.sid: sid,
             self.s.run_name: active,
@@ -152,8 +153,7 @@ class Runner:
         the public deployment's rate limit changes nothing and says nothing: the timer keeps going."""
         s, t = self.s, self.page.train
         run = values[s.run_name]
-        if not run:
-            scheduler.dispatch()
+        if not run:  # nothing followed: nothing to read (and no queue work for a caller that follows nothing)
             return {s.timer: gr.Timer(active=False)}
         ws = workspace(s, values)
         if not ratelimit.allowed("poll", ws.id):
