@@ -101,7 +101,7 @@ CLEANUP_MINUTES = Setting(
 
 def public_mode() -> bool:
     """True on a deployment shared by strangers: TL_PUBLIC=1, or running on a Hugging Face Space."""
-    return PUBLIC.get().strip().lower() in ("1", "true", "yes") or bool(SPACE_ID.get())
+    return PUBLIC.get().strip() == "1" or bool(SPACE_ID.get())
 
 
 def number(setting: Setting) -> float:
