@@ -33,10 +33,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(home: Path) -> tuple[subprocess.Popen, str]:
+def start_app(home: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
         **os.environ,
+        **(extra_env or {}),
         "TL_HOME": str(home),
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_SERVER_NAME": "127.0.0.1",

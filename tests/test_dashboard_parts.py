@@ -19,7 +19,7 @@ from tl_core import workspace as w
 from tl_core.config import TrainConfig, load_preset, setting
 from tl_core.errors import ConfigError, UserError
 from tl_core.methods import FeatureParams, LoraParams, parse_params
-from tl_core.workspace import Workspace, browser_secret, is_valid_id, new_session_id, user_session_id
+from tl_core.workspace import Workspace, is_valid_id, new_session_id, server_secret, storage_key, user_session_id
 from webui import create_ui, fields, form, presenters
 from webui.interface import create_page
 
@@ -97,10 +97,12 @@ def test_workspace_ids_are_strict_and_runs_are_private(home: Path) -> None:
         a.upload_path("../../../etc/passwd")
 
 
-def test_browser_secret_is_persisted(home: Path) -> None:
-    first = browser_secret()
-    assert browser_secret() == first and len(first) >= 32
-    assert (home / ".browser_secret").stat().st_mode & 0o077 == 0
+def test_server_secret_is_persisted_and_private(home: Path) -> None:
+    first = server_secret()
+    assert server_secret() == first and len(first) >= 32
+    assert (home / ".server_secret").stat().st_mode & 0o077 == 0
+    # the browser-storage key (published by gradio) is a different value, stable across restarts
+    assert storage_key() == storage_key() and storage_key().encode() not in first
 
 
 # --- scheduler -------------------------------------------------------------------------------------------------
@@ -187,11 +189,13 @@ def test_charts_from_metrics_records() -> None:
 def test_identity_from_browser_or_signed_in_user(home: Path) -> None:
     assert not w.oauth_enabled({}) and not w.oauth_enabled({"SPACE_ID": "me/app"})  # a Space without hf_oauth
     assert w.oauth_enabled({"SPACE_ID": "me/app", "OAUTH_CLIENT_ID": "abc"})
-    # not signed in: the id this browser keeps, else a fresh random one
-    mine = w.new_session_id()
+    # not signed in: the id this browser keeps (one this server made), else a fresh random one
+    mine = w.Workspace.open(w.new_session_id()).id
     assert w.resolve_identity(mine, None) == mine
     fresh = w.resolve_identity(None, None)
     assert w.is_valid_id(fresh) and fresh != mine and not fresh.startswith(w.USER_PREFIX)
+    never_made = w.new_session_id()  # well-formed, but chosen by the client: not adopted
+    assert w.resolve_identity(never_made, None) != never_made
     assert w.resolve_identity("../../etc", None) not in ("../../etc", fresh)
     # signed in: the same workspace in every browser, a different one per user, a valid folder name
     alice = w.resolve_identity(mine, "alice")
@@ -234,7 +238,7 @@ def test_on_load_uses_the_signed_in_user(home: Path) -> None:
     demo = create_ui(oauth=False)
     (init,) = [d for d in demo.fns.values() if d.api_name == "init"]
     (sid,) = init.inputs  # the id this browser keeps
-    stored = w.new_session_id()
+    stored = w.Workspace.open(w.new_session_id()).id
     profile = gr.OAuthProfile({"name": "Alice", "preferred_username": "alice", "profile": "", "picture": ""})
     assert init.fn({sid: stored}, profile)[sid] == w.user_session_id("alice")
     assert init.fn({sid: stored}, None)[sid] == stored

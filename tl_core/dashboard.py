@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,7 @@ def show_command(ws: Workspace, cfg: RunConfig) -> str:
 # --- runs ---------------------------------------------------------------------------------------------------------
 def start_run(ws: Workspace, cfg: RunConfig) -> tuple[Path, int]:
     """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position)."""
+    ws.check_quota()  # a public deployment's disk quota: refused before any work, saying how to free space
     from .data import load_task_data  # heavy: datasets
 
     scheduler.check_room(cfg.to_dict(), ws.runs_dir)  # public mode: fair-use limits, before anything is made
@@ -203,6 +206,18 @@ def active_run(ws: Workspace) -> str | None:
         if row["phase"] not in rf.FINAL_PHASES:
             return Path(row["run_dir"]).name
     return None
+
+
+def delete_run(ws: Workspace, name: str) -> None:
+    """Delete one of the workspace's runs that is over (finished, failed or stopped); one still queued or running
+    is refused, so deleting never stops anything."""
+    run_dir = ws.run_path(name)
+    st = runs.status(run_dir)
+    if st.get("phase") not in rf.FINAL_PHASES or runs.is_active(run_dir):
+        raise UserError(f"{name} is still queued or running. Stop it first (Train tab), then delete it.")
+    trash = run_dir.with_name(f".deleting-{run_dir.name}")
+    os.replace(run_dir, trash)  # at once: the run leaves every list before its files are gone
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def log_tail(run_dir: Path, lines: int = 12) -> str:

@@ -78,20 +78,11 @@ def limits_table() -> str:
     return "\n".join(["| limit | variable | default | when reached |", "|---|---|---|---|", *rows])
 
 
-def number(setting: Setting) -> float:
-    """A numeric setting; a value that is not a number falls back to the default (a typo must not lift a limit)."""
-    try:
-        value = float(setting.get())
-    except ValueError:
-        value = float(setting.default)
-    return value if value == value and value >= 0 else float(setting.default)
-
-
 def active_limit(setting: Setting) -> float | None:
     """The limit in force: None in local mode or when the owner set it to 0 (off)."""
     if not public_mode():
         return None
-    value = number(setting)
+    value = settings.number(setting)
     return value or None
 
 
@@ -165,7 +156,7 @@ def run_time_limit_s() -> float | None:
 
 
 def time_limit_note() -> str:
-    minutes = number(settings.MAX_RUN_MINUTES)
+    minutes = settings.number(settings.MAX_RUN_MINUTES)
     return (
         f"Stopped: the {minutes:g}-minute limit for one run on this shared machine was reached. Resume continues "
         "from the last checkpoint (the run waits its turn in the queue again); if it stopped before its first "
@@ -234,7 +225,7 @@ def hub_weight_bytes(info: Any) -> int | None:
 # --- playground pre-emption ---------------------------------------------------------------------------------------
 def yield_max_share() -> float:
     """Most of any 10 s window a CPU training run may spend paused for predictions (local and public mode)."""
-    return min(1.0, number(settings.YIELD_MAX_SHARE))
+    return min(1.0, settings.number(settings.YIELD_MAX_SHARE))
 
 
 # --- fair order ---------------------------------------------------------------------------------------------------

@@ -78,8 +78,63 @@ MAX_MODEL_MB = Setting(
 YIELD_MAX_SHARE = Setting(
     "TL_YIELD_MAX_SHARE", "0.2", "Most of any 10 s a CPU training run spends paused for playground predictions (0-1)."
 )
+# --- identity, rate limits, workspace quota and cleanup (public deployments) ---
+SECRET_KEY = Setting(
+    "TL_SECRET_KEY",
+    "",
+    "Server-only key (32+ characters) that derives signed-in users' workspace ids; empty = a random key kept "
+    "in TL_HOME/.server_secret (readable by the owner only). Never shown to browsers.",
+)
+RATE_PREDICT = Setting(
+    "TL_RATE_PREDICT",
+    "60",
+    "Public mode: playground predictions (single or file) per workspace per minute; 0 = no limit.",
+)
+RATE_POLL = Setting(
+    "TL_RATE_POLL",
+    "240",
+    "Public mode: progress polls and run-list refreshes per workspace per minute (a page following a run polls "
+    "once a second); 0 = no limit.",
+)
+RATE_NEW_WORKSPACES = Setting(
+    "TL_RATE_NEW_WORKSPACES", "20", "Public mode: new anonymous workspaces per client address per minute; 0 = no limit."
+)
+WORKSPACE_QUOTA_MB = Setting(
+    "TL_WORKSPACE_QUOTA_MB",
+    "2048",
+    "Public mode: disk space per workspace (uploads, runs, downloads), in MB; 0 = none.",
+)
+ANON_TTL_HOURS = Setting(
+    "TL_ANON_TTL_HOURS",
+    "48",
+    "Public mode: anonymous workspaces idle this long are deleted (never one with a run queued or running, never "
+    "a signed-in user's); 0 = keep them.",
+)
+DOWNLOADS_TTL_HOURS = Setting(
+    "TL_DOWNLOADS_TTL_HOURS", "6", "Public mode: downloads (model zips, prediction CSVs) older than this are deleted."
+)
+CLEANUP_MINUTES = Setting(
+    "TL_CLEANUP_MINUTES", "30", "Public mode: how often the idle-workspace and downloads cleanup runs (also at start)."
+)
 
 
 def public_mode() -> bool:
-    """True on a public deployment: ``TL_PUBLIC=1``, or on a Hugging Face Space (``SPACE_ID`` is set)."""
+    """True on a deployment shared by strangers: TL_PUBLIC=1, or running on a Hugging Face Space."""
     return PUBLIC.get().strip() == "1" or bool(SPACE_ID.get())
+
+
+def number(setting: Setting) -> float:
+    """A numeric setting; a value that is not a non-negative number falls back to the default, with a line in the
+    log (a typo must not lift a limit)."""
+    try:
+        value = float(setting.get())
+    except ValueError:
+        value = float("nan")
+    if value == value and value >= 0:
+        return value
+    import logging
+
+    logging.getLogger("tl_dashboard").warning(
+        "%s=%r is not a number: using %s", setting.name, setting.get(), setting.default
+    )
+    return float(setting.default)

@@ -1,8 +1,13 @@
 """Per-browser workspaces: each identity owns ``TL_HOME/sessions/<id>/`` with ``uploads/``, ``runs/``, ``downloads/``.
 
-The id is a random token kept in the browser (or derived from a signed-in user's name). Every id that comes
-back from a client is checked against a strict pattern before it is used as a folder name, and every run name
-is checked to lie inside the workspace, so a client can never point the app at a path outside its own folder.
+The id is a random token (192 bits) this server made and the browser keeps, or, for a user signed in on a Space,
+a keyed hash (HMAC with a server-only secret) of the name from the server-side OAuth profile. Every id that comes
+back from a client is checked against a strict pattern and must name a workspace this server made; a signed-in
+user's id is only ever derived, never accepted from a client. Every run name is checked to lie inside the
+workspace, so a client can never point the app at a path outside its own folder.
+
+On a public deployment (settings.public_mode) a workspace has a disk quota, and anonymous workspaces left idle
+are removed by ``cleanup()`` (with downloads older than a few hours, in every workspace).
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import os
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import paths, runs, settings
 from .errors import UserError
+from .runfiles import FINAL_PHASES
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 RUN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
@@ -48,42 +55,25 @@ def oauth_enabled(env: Any = None) -> bool:
     return bool(env.get(settings.SPACE_ID.name) and env.get(settings.OAUTH_CLIENT_ID.name))
 
 
-def user_session_id(username: str) -> str:
-    """A stable id for a signed-in user (OAuth on a Space).
-
-    A keyed hash (HMAC with the app's secret): the name never becomes a path, and nobody can work out another
-    user's id from their public username and send it to the app's API.
-    """
-    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
-        raise UserError("The signed-in account name is not valid. Sign out and in again.")
-    digest = hmac.new(browser_secret().encode(), f"tl-user:{username.lower()}".encode(), hashlib.sha256)
-    return USER_PREFIX + digest.hexdigest()[:40]
+# --- the server's secret ----------------------------------------------------------------------------------------
+SECRET_FILE = ".server_secret"
+# Earlier versions keyed signed-in ids with this file's value AND published it to every browser (/config): it is
+# only read to move such a user's workspace to its new id once they sign in, never trusted as a key.
+LEGACY_SECRET_FILE = ".browser_secret"
 
 
-def resolve_identity(stored: Any, username: str | None = None) -> str:
-    """The workspace id for a page load.
-
-    Signed in (OAuth on a Space): derived from the username, the same in every browser. Otherwise the id kept in
-    this browser's storage if it is a valid random one, else a fresh random id. A stored signed-in id is not
-    reused without the sign-in (after a sign-out the browser must not keep the user's workspace).
-    """
-    if username:
-        try:
-            return user_session_id(username)
-        except UserError:
-            pass  # an odd name from the identity provider: fall back to the browser's own id
-    if is_valid_id(stored) and not stored.startswith(USER_PREFIX):
-        return stored
-    return new_session_id()
+def server_secret() -> bytes:
+    """The key of signed-in users' workspace ids: ``TL_SECRET_KEY``, else a random key in ``TL_HOME/.server_secret``
+    (mode 0600, made on first use). It never leaves the server: no component, page or log shows it."""
+    given = settings.SECRET_KEY.get()
+    if given:
+        if len(given) < 32:
+            raise ValueError(f"{settings.SECRET_KEY.name} must be at least 32 characters long (a random string).")
+        return given.encode()
+    return _persisted_secret(paths.home() / SECRET_FILE).encode()
 
 
-def is_valid_id(session_id: Any) -> bool:
-    return isinstance(session_id, str) and bool(SESSION_RE.fullmatch(session_id))
-
-
-def browser_secret() -> str:
-    """The key that encrypts the id in the browser's storage, persisted so ids survive app restarts."""
-    path = paths.home() / ".browser_secret"
+def _persisted_secret(path: Path) -> str:
     try:
         value = path.read_text(encoding="utf-8").strip()
         if len(value) >= 32:
@@ -91,12 +81,103 @@ def browser_secret() -> str:
     except OSError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".browser_secret.{os.getpid()}.tmp")
-    tmp.write_text(value, encoding="utf-8")
-    os.chmod(tmp, 0o600)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never readable by others, not even briefly
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_urlsafe(32))
     os.replace(tmp, path)
     return path.read_text(encoding="utf-8").strip()
+
+
+def storage_key() -> str:
+    """The key gradio's BrowserState encrypts the id with. gradio publishes it in /config, so it protects nothing
+    and is derived one-way from the server secret: knowing it tells nothing about the secret or any user's id.
+    Stable across restarts, so a reloaded browser still finds its workspace."""
+    return hmac.new(server_secret(), b"tl-browser-storage-key", hashlib.sha256).hexdigest()[:32]
+
+
+# --- ids ----------------------------------------------------------------------------------------------------------
+def user_session_id(username: str) -> str:
+    """A stable id for a signed-in user (OAuth on a Space).
+
+    A keyed hash (HMAC with the server-only secret): the name never becomes a path, and nobody can work out another
+    user's id from their public username. Handlers take the name from the server-side OAuth profile only.
+    """
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise UserError("The signed-in account name is not valid. Sign out and in again.")
+    digest = hmac.new(server_secret(), f"tl-user:{username.lower()}".encode(), hashlib.sha256)
+    return USER_PREFIX + digest.hexdigest()[:40]
+
+
+def _signed_in_id(username: str | None) -> str | None:
+    """The signed-in user's id, or None when nobody is signed in or the provider gave an odd name."""
+    if not username:
+        return None
+    try:
+        return user_session_id(username)
+    except UserError:
+        return None  # an odd name from the identity provider: treated as not signed in
+
+
+def _move_legacy_workspace(username: str, new_id: str) -> None:
+    """A signed-in user's workspace made by an earlier version (keyed with the published secret) moves to the new
+    id on their first sign-in, so nothing saved is lost and the old, forgeable id stops existing."""
+    legacy = paths.home() / LEGACY_SECRET_FILE
+    try:
+        key = legacy.read_text(encoding="utf-8").strip()
+    except OSError:
+        return
+    old = sessions_root() / (
+        USER_PREFIX + hmac.new(key.encode(), f"tl-user:{username.lower()}".encode(), hashlib.sha256).hexdigest()[:40]
+    )
+    new = sessions_root() / new_id
+    if old.is_dir() and not new.exists():
+        os.replace(old, new)
+
+
+def resolve_identity(stored: Any, username: str | None = None) -> str:
+    """The workspace id for a page load.
+
+    Signed in (OAuth on a Space): derived from the username, the same in every browser. Otherwise the id kept in
+    this browser's storage if it is a random id this server made (its workspace exists), else a fresh random id
+    (the caller creates it). A stored signed-in id is not reused without the sign-in (after a sign-out the browser
+    must not keep the user's workspace).
+    """
+    user_id = _signed_in_id(username)
+    if user_id:
+        _move_legacy_workspace(str(username), user_id)
+        return user_id
+    if _known_anonymous(stored):
+        return stored
+    return new_session_id()
+
+
+def verified_id(claimed: Any, username: str | None) -> str:
+    """The workspace a request may use: the signed-in user's own (whatever id the client sent), else the random id
+    the client sent, if this server made it. A signed-in user's id is never accepted without their sign-in."""
+    user_id = _signed_in_id(username)
+    if user_id:
+        return user_id
+    if isinstance(claimed, str) and claimed.startswith(USER_PREFIX):
+        raise UserError(
+            "You are signed out. Sign in with Hugging Face to reach your workspace, or reload the page to work "
+            "without an account."
+        )
+    if claimed is None:  # the page load has not settled the identity yet
+        raise UserError("The page is still setting up your session. Wait a second and try again.")
+    if not _known_anonymous(claimed):
+        raise UserError("This browser session is not recognised (or it expired). Reload the page to start a new one.")
+    return claimed
+
+
+def _known_anonymous(session_id: Any) -> bool:
+    return (
+        is_valid_id(session_id) and not session_id.startswith(USER_PREFIX) and (sessions_root() / session_id).is_dir()
+    )
+
+
+def is_valid_id(session_id: Any) -> bool:
+    return isinstance(session_id, str) and bool(SESSION_RE.fullmatch(session_id))
 
 
 @dataclass(frozen=True)
@@ -147,10 +228,12 @@ class Workspace:
         return runs.list_runs(self.runs_dir)
 
     def save_upload(self, src: str | Path, kind: str = "data") -> Path:
-        """Copy an uploaded file (from the web server's temp folder) into this workspace; returns the copy."""
+        """Copy an uploaded file (from the web server's temp folder) into this workspace; returns the copy.
+        On a public deployment the copy must fit in the workspace's quota (checked before anything is written)."""
         src = Path(src)
         if not src.is_file():
             raise UserError("The upload did not arrive completely. Please upload the file again.")
+        self.check_quota(adding=src.stat().st_size)
         name = _SAFE_FILE.sub("_", src.name).strip("._") or "upload"
         folder = self.uploads / kind / secrets.token_hex(4)
         folder.mkdir(parents=True, exist_ok=True)
@@ -169,3 +252,120 @@ class Workspace:
 
     def relative_upload(self, path: Path) -> str:
         return str(Path(path).resolve().relative_to(self.uploads.resolve()))
+
+    # --- disk quota and activity (public deployments) ----------------------------------------------------------
+    def usage_bytes(self) -> int:
+        """Bytes this workspace holds on disk (uploads, runs, downloads, its data cache)."""
+        return folder_bytes(self.root)
+
+    def check_quota(self, adding: int = 0) -> None:
+        """On a public deployment, refuse (saying how to free space) when ``adding`` more bytes would not fit."""
+        quota = quota_bytes()
+        if not quota:
+            return
+        used = self.usage_bytes()
+        if used + adding <= quota:
+            return
+        needs = f", and this file needs {human_bytes(adding)}" if adding else ""
+        raise QuotaExceeded(
+            f"Your workspace is full: it holds {human_bytes(used)} of the {human_bytes(quota)} each workspace may "
+            f"use{needs}. Delete runs you no longer need (Runs & export tab, 'Delete run'), then try again; the "
+            f"owner of a private deployment can raise {settings.WORKSPACE_QUOTA_MB.name}."
+        )
+
+    def touch(self) -> None:
+        """Mark the workspace as in use now (idle anonymous workspaces are cleaned up); at most once a minute."""
+        marker = self.root / ACTIVITY_FILE
+        try:
+            if time.time() - marker.stat().st_mtime < 60:
+                return
+        except OSError:
+            pass
+        marker.touch()
+
+
+class QuotaExceeded(UserError):
+    """A workspace would grow past its disk quota."""
+
+
+ACTIVITY_FILE = ".last_active"
+
+
+def quota_bytes() -> int:
+    """The per-workspace quota in bytes; 0 = none (local mode, or TL_WORKSPACE_QUOTA_MB=0)."""
+    if not settings.public_mode():
+        return 0
+    return max(0, int(settings.number(settings.WORKSPACE_QUOTA_MB) * 1024 * 1024))
+
+
+def folder_bytes(root: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass  # removed meanwhile
+    return total
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+# --- cleanup (public deployments) -------------------------------------------------------------------------------
+def last_activity(root: Path) -> float:
+    """When a workspace was last used: its activity marker, else the folder's own time."""
+    for path in (root / ACTIVITY_FILE, root):
+        try:
+            return path.stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
+
+
+def has_active_run(root: Path) -> bool:
+    """True while one of the workspace's runs is queued, loading or training."""
+    return any(row["phase"] not in FINAL_PHASES for row in runs.list_runs(root / "runs"))
+
+
+def cleanup(now: float | None = None) -> dict[str, int]:
+    """Remove anonymous workspaces idle longer than TL_ANON_TTL_HOURS (never one with a run queued or running,
+    never a signed-in user's) and downloads older than TL_DOWNLOADS_TTL_HOURS. Returns what was removed."""
+    now = time.time() if now is None else now
+    ttl_s = settings.number(settings.ANON_TTL_HOURS) * 3600
+    downloads_ttl_s = settings.number(settings.DOWNLOADS_TTL_HOURS) * 3600
+    removed = {"workspaces": 0, "downloads": 0}
+    root = sessions_root()
+    if not root.is_dir():
+        return removed
+    for leftover in root.glob(".trash-*"):  # a cleanup interrupted half-way
+        shutil.rmtree(leftover, ignore_errors=True)
+    for ws in sorted(root.iterdir()):
+        if not ws.is_dir() or not is_valid_id(ws.name):
+            continue
+        anonymous = not ws.name.startswith(USER_PREFIX)
+        if anonymous and ttl_s > 0 and now - last_activity(ws) > ttl_s and not has_active_run(ws):
+            trash = ws.with_name(f".trash-{ws.name}")
+            os.replace(ws, trash)  # at once: a request arriving now finds no workspace rather than half of one
+            shutil.rmtree(trash, ignore_errors=True)
+            removed["workspaces"] += 1
+            continue
+        removed["downloads"] += _prune_downloads(ws / "downloads", now - downloads_ttl_s)
+    return removed
+
+
+def _prune_downloads(folder: Path, before: float) -> int:
+    count = 0
+    for path in folder.glob("*") if folder.is_dir() else ():
+        try:
+            if path.is_file() and path.stat().st_mtime < before:
+                path.unlink()
+                count += 1
+        except OSError:
+            pass
+    return count

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def create_page(oauth: bool | None = None) -> tuple[gr.Blocks, Page]:
 
 def _session() -> Session:
     return Session(
-        sid=gr.BrowserState(None, storage_key="tl_session_id", secret=identity.browser_secret()),
+        # gradio publishes BrowserState's key in /config: a key derived one-way from the server secret, which
+        # itself never leaves the server (it keys signed-in users' ids)
+        sid=gr.BrowserState(None, storage_key="tl_session_id", secret=identity.storage_key()),
         data_choice=gr.State(None),
         eval_choice=gr.State(None),
         run_name=gr.State(None),
@@ -89,7 +92,8 @@ def _session() -> Session:
 def _wire(demo: gr.Blocks, page: Page) -> None:
     """Every tab's events. The page load settles the identity first and re-attaches to a run still going."""
     run = train.wire(page)
-    demo.load(run.reattach, {page.session.sid}, runner.reattach_outputs(page), api_name="init")
+    # cheap, and every other event of the page needs its identity: never queued behind slow events
+    demo.load(run.reattach, {page.session.sid}, runner.reattach_outputs(page), api_name="init", concurrency_limit=None)
     task_model.wire(demo, page, data.wire(page))
     method.wire(page)
     evaluate.wire(page)
@@ -122,4 +126,27 @@ def _warm_up() -> None:
 
 
 def warm_up_in_background() -> None:
+    """After the page is up: import the heavy modules, and on a public deployment start the housekeeping."""
     threading.Thread(target=_warm_up, daemon=True).start()
+    if settings.public_mode():
+        start_housekeeping()
+
+
+def start_housekeeping(interval_s: float | None = None) -> threading.Thread:
+    """Clean up now and then every TL_CLEANUP_MINUTES: idle anonymous workspaces and old downloads go (see
+    tl_core.workspace.cleanup: nothing with a run queued or running, nothing of a signed-in user)."""
+    interval_s = interval_s or settings.number(settings.CLEANUP_MINUTES) * 60
+
+    def loop() -> None:
+        while True:
+            try:
+                removed = identity.cleanup()
+                if any(removed.values()):
+                    log.info("cleanup removed %(workspaces)d idle workspace(s), %(downloads)d old download(s)", removed)
+            except Exception:  # noqa: BLE001 - housekeeping must never take the app down
+                log.exception("workspace cleanup failed")
+            time.sleep(max(1.0, interval_s))
+
+    thread = threading.Thread(target=loop, name="tl-housekeeping", daemon=True)
+    thread.start()
+    return thread

@@ -16,6 +16,7 @@ from tl_core import runfiles as rf
 from tl_core.errors import UserError
 from tl_core.methods import METHODS
 from tl_core.registry import TASKS, headline, metric_name, task_title
+from tl_core.workspace import human_bytes
 
 SAMPLE_NAMES = {"text": "Sentiment reviews", "image": "Handwritten digits", "ner": "News entities"}
 METHOD_WHEN = {
@@ -228,6 +229,16 @@ def runs_table(rows: list[dict[str, Any]], positions: dict[str, int | None]) -> 
             ]
         )
     return pd.DataFrame(out, columns=RUNS_HEADERS)
+
+
+def usage_md(used: int, quota: int) -> str:
+    """The workspace's disk use, against its quota where there is one (public deployments)."""
+    if not quota:
+        return f"Your runs, uploads and downloads use {human_bytes(used)}."
+    return (
+        f"Your runs, uploads and downloads use {human_bytes(used)} of the {human_bytes(quota)} each workspace may "
+        "use. Delete runs you no longer need to free space."
+    )
 
 
 def _name(row: dict[str, Any]) -> str:

@@ -12,15 +12,14 @@ from typing import Any
 
 import gradio as gr
 
-from tl_core import charts, dashboard, runs, scheduler
+from tl_core import charts, dashboard, ratelimit, runs, scheduler
 from tl_core import runfiles as rf
-from tl_core import workspace as identity
 from tl_core.config import RunConfig
 from tl_core.errors import UserError
 from tl_core.workspace import Workspace
 
 from . import form, presenters
-from .handler import handler, workspace
+from .handler import handler, page_identity, workspace
 from .state import Page
 
 
@@ -98,12 +97,13 @@ class Runner:
         self.page, self.s = page, page.session
 
     @handler
-    def reattach(self, values: dict[Any, Any], profile: gr.OAuthProfile | None) -> dict[Any, Any]:
+    def reattach(self, values: dict[Any, Any]) -> dict[Any, Any]:
         """Page load: settle the identity, then follow the session's run that is still queued or running."""
         # signed in on a Space: the workspace follows the account; else the id kept in this browser
-        sid = identity.resolve_identity(values[self.s.sid], profile.username if profile is not None else None)
+        sid = page_identity(values[self.s.sid])
         active = dashboard.active_run(Workspace.open(sid))
-        scheduler.dispatch()
+        if ratelimit.allowed("poll", sid):  # reloading in a loop cannot keep the queue lock busy
+            scheduler.dispatch()
         return {
             self.s.sid: sid,
             self.s.run_name: active,
@@ -142,18 +142,23 @@ class Runner:
         run = values[self.s.run_name]
         if not run:
             raise UserError("There is no run to resume. Start a run first.")
-        scheduler.resume(workspace(self.s, values).run_path(run))  # refuses a run that cannot resume, saying why
+        ws = workspace(self.s, values)
+        ws.check_quota()  # a resumed run writes more checkpoints
+        scheduler.resume(ws.run_path(run))  # refuses a run that cannot resume, saying why
         return follow(self.page, run)
 
     @handler
     def poll(self, values: dict[Any, Any]) -> dict[Any, Any]:
-        """One timer tick: start the next queued run if the accelerator is free, then read what is new."""
-        scheduler.dispatch()
+        """One timer tick: start the next queued run if the accelerator is free, then read what is new. A tick over
+        the public deployment's rate limit changes nothing and says nothing: the timer keeps going."""
         s, t = self.s, self.page.train
         run = values[s.run_name]
-        if not run:
+        if not run:  # nothing followed: nothing to read (and no queue work for a caller that follows nothing)
             return {s.timer: gr.Timer(active=False)}
         ws = workspace(s, values)
+        if not ratelimit.allowed("poll", ws.id):
+            return {}
+        scheduler.dispatch()
         run_dir = ws.run_path(run)
         new, offset = rf.read_metrics(run_dir, values[s.offset])
         records = (values[s.records] or []) + new

@@ -116,6 +116,9 @@ class RunsTab:
     zip_btn: gr.Button
     demo_btn: gr.Button
     zip_file: gr.File
+    delete_run: gr.Dropdown
+    delete_btn: gr.Button
+    usage_md: gr.Markdown
     compare_plot: gr.Plot
     diff_df: gr.Dataframe
     repo_id: gr.Textbox

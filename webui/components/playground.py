@@ -9,7 +9,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from tl_core import dashboard
+from tl_core import dashboard, ratelimit
 from tl_core import runfiles as rf
 from tl_core.errors import UserError
 
@@ -74,10 +74,13 @@ class PlaygroundHandlers:
     def __init__(self, page: Page):
         self.page, self.tab, self.s = page, page.playground, page.session
 
-    def _run_dir(self, values: dict[Any, Any]) -> Path:
+    def _run_dir(self, values: dict[Any, Any], predicting: bool = False) -> Path:
         if not values[self.tab.play_run]:
             raise UserError("Choose a model (a finished run) first.")
-        return workspace(self.s, values).run_path(values[self.tab.play_run])
+        ws = workspace(self.s, values)
+        if predicting:  # a public deployment limits predictions per workspace per minute
+            ratelimit.check("predict", ws.id)
+        return ws.run_path(values[self.tab.play_run])
 
     def choose_outputs(self) -> list[Any]:
         t = self.tab
@@ -126,7 +129,7 @@ class PlaygroundHandlers:
     @handler
     def predict(self, values: dict[Any, Any]) -> dict[Any, Any]:
         t = self.tab
-        predictor = dashboard.predictor_for(self._run_dir(values))
+        predictor = dashboard.predictor_for(self._run_dir(values, predicting=True))
         task = predictor.config.task
         if task == "image":
             if values[t.play_image] is None:
@@ -144,7 +147,7 @@ class PlaygroundHandlers:
         t = self.tab
         if not values[t.batch_in]:
             return {t.batch_out: None, t.batch_preview: None}
-        run_dir = self._run_dir(values)
+        run_dir = self._run_dir(values, predicting=True)
         ws = workspace(self.s, values)
         out, rows = dashboard.batch_predict(ws, run_dir, ws.save_upload(values[t.batch_in], kind="score"))
         return {t.batch_out: str(out), t.batch_preview: pd.DataFrame(rows[:20])}

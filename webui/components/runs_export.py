@@ -10,9 +10,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from tl_core import charts, dashboard, export, scheduler
+from tl_core import charts, dashboard, export, ratelimit, scheduler
 from tl_core import runfiles as rf
 from tl_core.errors import UserError
+from tl_core.workspace import Workspace, quota_bytes
 
 from .. import presenters
 from ..handler import handler, workspace
@@ -41,6 +42,10 @@ def build() -> RunsTab:
                 zip_btn = gr.Button("Download model (zip)", elem_id="zip-btn")
                 demo_btn = gr.Button("Download demo app (zip)", elem_id="demo-zip-btn")
             zip_file = gr.File(label="Download", interactive=False, elem_id="zip-file")
+    with gr.Accordion("Delete runs (free space)", open=False):
+        delete_run = gr.Dropdown(label="Run to delete (finished, failed or stopped)", choices=[], elem_id="delete-run")
+        delete_btn = gr.Button("Delete run", variant="stop", elem_id="delete-run-btn")
+        usage_md = gr.Markdown(elem_id="workspace-usage")
     compare_plot = gr.Plot(show_label=False, visible=False, elem_id="compare-plot")
     diff_df = gr.Dataframe(
         headers=["setting", "run A", "run B"],
@@ -79,6 +84,9 @@ def build() -> RunsTab:
         zip_btn=zip_btn,
         demo_btn=demo_btn,
         zip_file=zip_file,
+        delete_run=delete_run,
+        delete_btn=delete_btn,
+        usage_md=usage_md,
         compare_plot=compare_plot,
         diff_df=diff_df,
         repo_id=repo_id,
@@ -95,23 +103,53 @@ class RunsHandlers:
         self.page, self.tab, self.s = page, page.runs, page.session
 
     def list_outputs(self) -> list[Any]:
-        t = self.tab
-        return [t.runs_df, t.compare_sel, t.export_run, self.page.evaluate.eval_run, self.page.playground.play_run]
+        """What a listing fills in (the order is the API's: the run table first)."""
+        t, p = self.tab, self.page
+        return [
+            t.runs_df,
+            t.compare_sel,
+            t.export_run,
+            p.evaluate.eval_run,
+            p.playground.play_run,
+            t.delete_run,
+            t.usage_md,
+        ]
 
     @handler
     def list_runs(self, values: dict[Any, Any]) -> dict[Any, Any]:
         """The run history, and every run picker offered this session's runs (finished ones where a model is
-        needed)."""
-        rows = workspace(self.s, values).list_runs()
+        needed). Over a public deployment's rate limit: a warning, and nothing changes."""
+        ws = workspace(self.s, values)
+        if not ratelimit.allowed("poll", ws.id):
+            gr.Warning(ratelimit.message("poll"))
+            return {}
+        return self._listing(ws)
+
+    def _listing(self, ws: Workspace) -> dict[Any, Any]:
+        rows = ws.list_runs()
         waiting = [Path(r["run_dir"]) for r in rows if r["phase"] == "queued"]
         everything, done = presenters.run_choices(rows), presenters.run_choices(rows, finished_only=True)
+        over = presenters.run_choices([r for r in rows if r["phase"] in rf.FINAL_PHASES])
         return {
             self.tab.runs_df: presenters.runs_table(rows, {d.name: scheduler.position(d) for d in waiting}),
             self.tab.compare_sel: gr.CheckboxGroup(choices=everything),
             self.tab.export_run: gr.Dropdown(choices=done),
             self.page.evaluate.eval_run: gr.Dropdown(choices=done),
             self.page.playground.play_run: gr.Dropdown(choices=done),
+            self.tab.delete_run: gr.Dropdown(choices=over, value=None),
+            self.tab.usage_md: presenters.usage_md(ws.usage_bytes(), quota_bytes()),
         }
+
+    @handler
+    def delete(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        """Delete a finished, failed or stopped run (a run still queued or running is refused: nothing stops)."""
+        name = values[self.tab.delete_run]
+        if not name:
+            raise UserError("Choose a run to delete first (finished, failed or stopped runs are listed).")
+        ws = workspace(self.s, values)
+        dashboard.delete_run(ws, name)
+        gr.Info(f"Deleted {name}.")
+        return self._listing(ws)
 
     @handler
     def compare(self, values: dict[Any, Any]) -> dict[Any, Any]:
@@ -132,15 +170,18 @@ class RunsHandlers:
             raise UserError("Choose a finished run to export.")
         return workspace(self.s, values).run_path(values[self.tab.export_run])
 
+    def _zip(self, values: dict[Any, Any], demo: bool) -> dict[Any, Any]:
+        run_dir, ws = self._run_dir(values), workspace(self.s, values)
+        ws.check_quota()  # the zip is written into the workspace's downloads
+        return {self.tab.zip_file: str(export.zip_model(run_dir, ws.downloads, demo=demo))}
+
     @handler
     def download_zip(self, values: dict[Any, Any]) -> dict[Any, Any]:
-        zipped = export.zip_model(self._run_dir(values), workspace(self.s, values).downloads)
-        return {self.tab.zip_file: str(zipped)}
+        return self._zip(values, demo=False)
 
     @handler
     def download_demo(self, values: dict[Any, Any]) -> dict[Any, Any]:
-        zipped = export.zip_model(self._run_dir(values), workspace(self.s, values).downloads, demo=True)
-        return {self.tab.zip_file: str(zipped)}
+        return self._zip(values, demo=True)
 
     @handler
     def push(self, values: dict[Any, Any], oauth: gr.OAuthToken | None) -> dict[Any, Any]:
@@ -163,6 +204,7 @@ def wire(page: Page) -> None:
         concurrency_limit=None,
         show_progress="hidden",
     )
+    t.delete_btn.click(h.delete, {sid, t.delete_run}, h.list_outputs(), api_name="delete_run")
     t.compare_btn.click(h.compare, {sid, t.compare_sel}, [t.compare_plot, t.diff_df], api_name="compare_runs")
     t.zip_btn.click(h.download_zip, {sid, t.export_run}, [t.zip_file], api_name="download_zip")
     t.demo_btn.click(h.download_demo, {sid, t.export_run}, [t.zip_file], api_name="download_demo")

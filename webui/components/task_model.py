@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -103,7 +103,16 @@ class TaskModelHandlers:
             *runner.follow_outputs(p),
         ]
 
-    @handler
+    def quick_start_for(self, task: str) -> Callable[..., dict[Any, Any]]:
+        """The quick-start handler of one task (a decorated function of its own, not a functools.partial: gradio
+        reads the handler's annotations to fill in the signed-in user, and a partial hides them)."""
+
+        @handler
+        def quick_start(values: dict[Any, Any]) -> dict[Any, Any]:
+            return self.quick_start(task, values)
+
+        return quick_start
+
     def quick_start(self, task: str, values: dict[Any, Any]) -> dict[Any, Any]:
         """Start the sample run for ``task`` at once, and fill the form with what it uses."""
         p, s = self.page, self.page.session
@@ -134,7 +143,7 @@ def wire(demo: gr.Blocks, page: Page, data: DataHandlers) -> None:
     tab.model.change(h.describe_model, {tab.task, tab.model}, [tab.model_info], api_name="describe_model")
     for task, button in tab.quick.items():
         button.click(
-            functools.partial(h.quick_start, task),
+            h.quick_start_for(task),
             {page.session.sid},
             h.quick_outputs(),
             api_name=f"quick_start_{task}",
