@@ -435,3 +435,12 @@ def test_presenters_use_the_registry_names() -> None:
     done = presenters.status_html("run-1", {"phase": "done"}, [], results={"task": "text", "metrics": row["metrics"]})
     assert "Done: macro F1 0.812" in done
     assert "Resume" in presenters.status_html("run-1", {"phase": "stopped"}, resumable=True)
+
+
+def test_a_stop_for_the_time_limit_says_why_on_the_page() -> None:
+    from webui import presenters
+
+    note = "Stopped: the 60-minute limit for one run on this shared machine was reached."
+    html_out = presenters._outcome("stopped", {"note": note}, {}, resumable=True)
+    assert note in html_out
+    assert "Resume" in presenters._outcome("stopped", {}, {}, resumable=True)

@@ -182,6 +182,8 @@ def _outcome(phase: str, st: dict[str, Any], results: dict[str, Any], resumable:
                 f"<b>Evaluate</b> and <b>Playground</b> tabs.</div>"
             )
     if phase == "stopped":
+        if st.get("note"):  # a stop the run did not ask for (e.g. the time limit of a shared machine) says why
+            return f"<div class='tl-note'>{html.escape(str(st['note']))}</div>"
         if resumable:
             return "<div class='tl-note'>Stopped. <b>Resume</b> continues from the last checkpoint.</div>"
         return "<div class='tl-note'>Stopped before the first checkpoint.</div>"
