@@ -272,8 +272,7 @@ def test_kill_9_at_any_moment_then_resume_writes_every_step_once(assets, tmp_pat
         monkeypatch.setenv(name, value)
     cfg = tiny_config("text", "full", assets, max_steps=60, save_steps=5, logging_steps=1, batch_size=4)
     run_dir = runs.create_run(cfg, run_dir=tmp_path / "run")
-    # the default nice 10 crawls on a busy test machine, and two threads per process fight over two cores there
-    full_speed = {"TL_TRAIN_NICE": "0", "OMP_NUM_THREADS": "1"}
+    full_speed = test_training.FULL_SPEED
     pid = runs.start(run_dir, env=full_speed)
 
     # 7. no secret reaches the launcher or the training process
