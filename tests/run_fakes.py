@@ -4,6 +4,7 @@ a process that runs.py recognises as a run's own, and a checkpoint that runfiles
 
 from __future__ import annotations
 
+import atexit
 import json
 import subprocess
 import sys
@@ -15,13 +16,25 @@ from safetensors.numpy import save_file
 from tl_core import run_process
 from tl_core import runfiles as rf
 
+_SPAWNED: list[subprocess.Popen] = []
 
-def spawn_run_process(run_dir: Path, phase: str = "training", seconds: int = 120) -> subprocess.Popen:
+
+@atexit.register
+def _end_spawned() -> None:
+    """Processes a test did not end itself end with the test session."""
+    for proc in _SPAWNED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def spawn_run_process(run_dir: Path, phase: str = "training", seconds: int = 60) -> subprocess.Popen:
     """A sleeping process recorded in status.json the way runs.start records the real one: its pid, its start
-    time, and a command line naming the run folder. The caller kills it (or the test ends it with the run)."""
+    time, and a command line naming the run folder. Kill it when done; any left end with the test session."""
     run_dir = Path(run_dir).resolve()
     argv = [sys.executable, "-c", f"import time; time.sleep({seconds})", "-m", "tl_core.train", str(run_dir)]
     proc = subprocess.Popen(argv, start_new_session=True)
+    _SPAWNED.append(proc)
     rf.update_status(run_dir, phase, pid=proc.pid, proc_start=run_process.process_start(proc.pid))
     return proc
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 ALIVE, GONE, OTHER = "alive", "gone", "other"  # ours and running / no such process / the pid is someone else's
+HAS_PROC = os.path.exists("/proc/self/stat")  # Linux; macOS laptops go through psutil
 
 
 def process_start(pid: int) -> str | None:
@@ -20,17 +21,18 @@ def process_start(pid: int) -> str | None:
 
     Linux: field 22 of /proc/<pid>/stat (clock ticks since boot). Elsewhere: psutil's create_time (psutil comes
     with accelerate). None when the process does not exist or cannot be inspected."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            # The command name (field 2) may hold spaces and ")": the fields after the LAST ")" are fixed.
-            fields = f.read().rsplit(")", 1)[1].split()
-        if fields[0] == "Z":  # a zombie has exited: it is not running anything
+    if HAS_PROC:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+                # The command name (field 2) may hold spaces and ")": the fields after the LAST ")" are fixed.
+                fields = f.read().rsplit(")", 1)[1].split()
+            if fields[0] == "Z":  # a zombie has exited: it is not running anything
+                return None
+            return f"proc:{fields[19]}"  # field 22 overall; fields[0] is field 3 (state)
+        except (FileNotFoundError, ProcessLookupError):
             return None
-        return f"proc:{fields[19]}"  # field 22 overall; fields[0] is field 3 (state)
-    except FileNotFoundError:
-        return None
-    except (OSError, IndexError):
-        pass
+        except (OSError, IndexError):
+            pass
     try:
         import psutil
 
@@ -57,14 +59,15 @@ def _exists_marker(pid: int) -> str | None:
 
 def command_line(pid: int) -> list[str] | None:
     """The process's argv, or None when it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            raw = f.read()
-        return [part.decode("utf-8", "surrogateescape") for part in raw.split(b"\0") if part]
-    except FileNotFoundError:
-        return None
-    except OSError:
-        pass
+    if HAS_PROC:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                raw = f.read()
+            return [part.decode("utf-8", "surrogateescape") for part in raw.split(b"\0") if part]
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        except OSError:
+            pass
     try:
         import psutil
 

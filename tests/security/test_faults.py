@@ -102,6 +102,24 @@ def test_reconcile_stale_fails_orphaned_runs_and_keeps_live_and_queued_ones(tmp_
     assert stranger.poll() is None
 
 
+@pytest.mark.parametrize("proc_fs", [True, False], ids=["linux-proc", "psutil"])
+def test_identity_works_with_and_without_proc(tmp_path, stranger, monkeypatch, proc_fs):
+    monkeypatch.setattr(run_process, "HAS_PROC", proc_fs)  # macOS laptops have no /proc
+    run_dir = make_run(tmp_path)
+    proc = spawn_run_process(run_dir)
+    try:
+        start = run_process.process_start(proc.pid)
+        assert start is not None and start.startswith("proc:" if proc_fs else "psutil:")
+        assert run_process.identify(proc.pid, start, run_dir) == run_process.ALIVE
+        assert run_process.identify(proc.pid, start + "1", run_dir) == run_process.OTHER  # same pid, later process
+        assert run_process.identify(stranger.pid, None, run_dir) == run_process.OTHER
+        assert runs.is_active(run_dir)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run_process.identify(proc.pid, start, run_dir) == run_process.GONE
+
+
 # --- 2. complete checkpoints only ------------------------------------------------------------------------------
 TEARS = {
     "trainer_state cut off": lambda c: (c / "trainer_state.json").write_text('{"global_step": 6, "log_hi'),
