@@ -113,6 +113,8 @@ def start(
         start_new_session=True,
     )
     log.close()
+    for pid in [pid for pid, child in _CHILDREN.items() if child.poll() is not None]:
+        del _CHILDREN[pid]  # reaped: their pids may be reused, and status() no longer needs them
     _CHILDREN[proc.pid] = proc
     rf.update_status(
         run_dir,
@@ -145,8 +147,9 @@ def _process_state(run_dir: Path, st: dict[str, Any]) -> str:
     """ALIVE / GONE / OTHER (run_process) for the process recorded in the run's status."""
     pid = st.get("pid")
     proc = _CHILDREN.get(pid) if pid else None
-    if proc is not None:  # launched by this process and not reaped yet: its pid cannot have been reused
-        return rp.ALIVE if proc.poll() is None else rp.GONE
+    if proc is not None and proc.poll() is None:  # our child, not reaped yet: its pid cannot have been reused
+        return rp.ALIVE
+    # Exited (its pid may since belong to anyone) or never ours: the start time and command line decide.
     return rp.identify(pid, st.get("proc_start"), run_dir)
 
 
@@ -317,7 +320,7 @@ def wait(run_dir: Path, timeout_s: float | None = None, poll_s: float = 0.5) -> 
     deadline = time.time() + timeout_s if timeout_s else None
     while True:
         st = status(run_dir)
-        if st["phase"] in rf.FINAL_PHASES and not _alive(st.get("pid")):
+        if st["phase"] in rf.FINAL_PHASES and _process_state(Path(run_dir), st) != rp.ALIVE:
             return st
         if deadline and time.time() > deadline:
             return st
