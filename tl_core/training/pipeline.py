@@ -62,8 +62,8 @@ def _disk_full(folder: RunFolder) -> int:
     checkpoint = rf.last_checkpoint(folder.path)
     then = "then resume" if checkpoint is not None else "then start the run again"
     error = (
-        "The disk is full: the run could not save its checkpoint or model. Free space, or lower the number of "
-        f"checkpoints kept (train.save_total_limit), {then}."
+        "The disk is full: the run could not write its files (a checkpoint, the model or the feature cache). "
+        f"Free space, or lower the number of checkpoints kept (train.save_total_limit), {then}."
     )
     try:
         folder.status("failed", error=error)
