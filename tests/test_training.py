@@ -210,10 +210,14 @@ def test_launch_command_is_what_start_runs_and_what_users_see(assets, tmp_path, 
     assert rf.read_json(run_dir / rf.STATUS)["command"] == runs.show_command(run_dir, num_processes=1)
 
 
+# On a busy test machine the default nice 10, and two threads per process on two cores, made steps take seconds.
+FULL_SPEED = {"TL_TRAIN_NICE": "0", "OMP_NUM_THREADS": "1"}
+
+
 def test_stop_then_resume_continues_from_checkpoint(assets, tmp_path, tl_home):
     cfg = tiny_config("text", "full", assets, max_steps=600, logging_steps=5, batch_size=4)
     run_dir = runs.create_run(cfg, run_dir=tmp_path / "run")
-    runs.start(run_dir)
+    runs.start(run_dir, env=FULL_SPEED)
     import time
 
     deadline = time.time() + 180
@@ -231,7 +235,7 @@ def test_stop_then_resume_continues_from_checkpoint(assets, tmp_path, tl_home):
     assert 0 < stopped_at < 600
     assert not (run_dir / rf.RESULTS).exists()
 
-    runs.resume(run_dir)
+    runs.resume(run_dir, env=FULL_SPEED)
     st = runs.wait(run_dir, timeout_s=300)
     assert st["phase"] == "done", (st, (run_dir / rf.LOG).read_text()[-2000:])
     assert st["resumed_from"].endswith(ckpt.name)

@@ -93,12 +93,25 @@ class TrainConfig:
     group_by_length: bool = setting(True, "Text: batch similar lengths together (less padding).")
     logging_steps: int = setting(0, "0 = auto: about 30 loss points per run, however short.", minimum=0)
     save_total_limit: int = setting(2, "Checkpoints kept.", minimum=1, maximum=100)
+    save_steps: int = setting(
+        0,
+        "> 0: also save a checkpoint every this many steps (less work lost to a crash in long epochs); "
+        "0 = at the end of each epoch only.",
+        minimum=0,
+    )
     seed: int = setting(42, "Seed of initialisation and data order.", minimum=0, maximum=2**32 - 1)
     max_steps: int = setting(-1, "> 0 overrides epochs (smoke tests); -1 = off.", minimum=-1)
     cpu_yield: bool = setting(True, "CPU runs pause for the milliseconds a playground prediction takes.")
     profile_steps: int = setting(
         0, "> 0: torch.profiler over this many steps, table in the run's profile.txt.", minimum=0
     )
+
+    def __post_init__(self) -> None:
+        if self.save_steps > 0 and self.early_stopping_patience > 0:
+            raise ConfigError(
+                "train.save_steps cannot be combined with early stopping, which saves a checkpoint at each "
+                "evaluation (every epoch): set one of them to 0."
+            )
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths, settings
+from . import run_process as rp
 from . import runfiles as rf
 from .config import RunConfig
 from .errors import UserError
@@ -84,7 +85,10 @@ def _as_typed(cmd: list[str]) -> str:
 def start(
     run_dir: Path, resume: bool = False, env: dict[str, str] | None = None, num_processes: int | None = None
 ) -> int:
-    """Launch training for ``run_dir`` in the background; returns the process id."""
+    """Launch training for ``run_dir`` in the background; returns the process id.
+
+    The process gets only the allow-listed part of this process's environment (run_process.child_environment):
+    the app's secrets (HF_TOKEN, OAuth and cloud keys) never reach the code that trains a user's model."""
     run_dir = Path(run_dir).resolve()
     if not (run_dir / rf.CONFIG).is_file():
         raise UserError(f"{run_dir} is not a run folder (no {rf.CONFIG}).")
@@ -92,13 +96,12 @@ def start(
         raise UserError("This run is still active. Stop it first, or wait for it to finish.")
     (run_dir / rf.STOP).unlink(missing_ok=True)
     cmd = launch_command(run_dir, resume, num_processes)
-    child_env = {**os.environ, **(env or {})}
+    child_env = rp.child_environment(os.environ, env)
     # No PYTHONPATH needed: the child runs ``-m tl_core.train`` with the project folder as its working directory,
     # and ``python -m`` puts the working directory on sys.path (unless PYTHONSAFEPATH says not to).
     child_env.pop("PYTHONSAFEPATH", None)
     child_env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     child_env.setdefault(settings.TRAIN_NICE.name, "10")  # see train.main: the UI keeps priority over a run
-    child_env.pop("HF_TOKEN", None)  # training never needs the user's token; keep it out of child processes
     log = open(run_dir / rf.LOG, "ab")
     proc = subprocess.Popen(
         cmd,
@@ -110,10 +113,19 @@ def start(
         start_new_session=True,
     )
     log.close()
-    rf.update_status(
-        run_dir, "loading", pid=proc.pid, error=None, command=_as_typed(cmd), launched=time.time(), resumed=resume
-    )
+    for pid in [pid for pid, child in _CHILDREN.items() if child.poll() is not None]:
+        del _CHILDREN[pid]  # reaped: their pids may be reused, and status() no longer needs them
     _CHILDREN[proc.pid] = proc
+    rf.update_status(
+        run_dir,
+        "loading",
+        pid=proc.pid,
+        proc_start=rp.process_start(proc.pid),  # with the pid, tells this process from a later one given its pid
+        error=None,
+        command=_as_typed(cmd),
+        launched=time.time(),
+        resumed=resume,
+    )
     return proc.pid
 
 
@@ -121,83 +133,186 @@ _CHILDREN: dict[int, subprocess.Popen] = {}  # reaped on poll so finished runs l
 
 
 def _alive(pid: int | None) -> bool:
+    """Whether ``pid`` runs at all. Says nothing about WHOSE process it is: use it only on a pid that status()
+    has just confirmed as the run's (it checks the start time and command line); is_active() does both."""
     if not pid:
         return False
     proc = _CHILDREN.get(pid)
     if proc is not None:
         return proc.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, unreaped) counts as dead
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    return rp.process_start(pid) is not None
+
+
+def _process_state(run_dir: Path, st: dict[str, Any]) -> str:
+    """ALIVE / GONE / OTHER (run_process) for the process recorded in the run's status."""
+    pid = st.get("pid")
+    proc = _CHILDREN.get(pid) if pid else None
+    if proc is not None and proc.poll() is None:  # our child, not reaped yet: its pid cannot have been reused
+        return rp.ALIVE
+    # Exited (its pid may since belong to anyone) or never ours: the start time and command line decide.
+    return rp.identify(pid, st.get("proc_start"), run_dir)
+
+
+RESTARTED = "The app restarted while this run was training."
+DIED = "The training process ended unexpectedly (killed or out of memory). See train.log; try a smaller batch size."
+
+
+def _ended_message(run_dir: Path, first: str) -> str:
+    if rf.last_checkpoint(run_dir) is not None:
+        return f"{first} Resume it from its last checkpoint."
+    return f"{first} It had not saved a checkpoint yet: start it again."
+
+
+def _settle(run_dir: Path, st: dict[str, Any], restarted: bool = False) -> tuple[dict[str, Any], str]:
+    """The status corrected when the run's process is gone (or its pid is now another process's): ``stopped``
+    after a stop request, else ``failed`` with a message saying what happened and what to do."""
+    phase = st.get("phase", "queued")
+    if phase in rf.FINAL_PHASES or not st.get("pid"):
+        return st, rp.GONE
+    state = _process_state(run_dir, st)
+    if state == rp.ALIVE:
+        return st, state
+    # A run that ended normally wrote its final phase before exiting: read again, or a poll that read "training"
+    # just before the exit would overwrite "done" with "failed".
+    st = rf.read_json(run_dir / rf.STATUS, {}) or {}
+    if st.get("phase") in rf.FINAL_PHASES:
+        return st, state
+    if (run_dir / rf.STOP).exists():
+        return rf.update_status(run_dir, "stopped", checkpoint=str(rf.last_checkpoint(run_dir) or "") or None), state
+    if restarted or state == rp.OTHER:  # the pid was given to another process: the app or machine restarted
+        error = _ended_message(run_dir, RESTARTED)
+    else:
+        error = st.get("error") or _ended_message(run_dir, DIED)
+    return rf.update_status(run_dir, "failed", error=error), state
 
 
 def status(run_dir: Path) -> dict[str, Any]:
-    """status.json, corrected when the process died without saying so (killed, out of memory)."""
+    """status.json, corrected when the process died without saying so (killed, out of memory, app restarted)."""
     run_dir = Path(run_dir)
-    st = rf.read_json(run_dir / rf.STATUS, {}) or {}
-    phase = st.get("phase", "queued")
-    if phase not in rf.FINAL_PHASES and st.get("pid") and not _alive(st["pid"]):
-        if (run_dir / rf.STOP).exists():
-            st = rf.update_status(run_dir, "stopped", checkpoint=str(rf.last_checkpoint(run_dir) or "") or None)
-        else:
-            st = rf.update_status(
-                run_dir,
-                "failed",
-                error=st.get("error")
-                or "The training process ended unexpectedly (killed or out of memory). See train.log; "
-                "try a smaller batch size.",
-            )
-    st.setdefault("phase", phase)
+    st, _ = _settle(run_dir, rf.read_json(run_dir / rf.STATUS, {}) or {})
+    st.setdefault("phase", "queued")
     st["run_dir"] = str(run_dir)
     return st
 
 
 def is_active(run_dir: Path) -> bool:
-    st = status(run_dir)
-    return st["phase"] not in rf.FINAL_PHASES and _alive(st.get("pid"))
+    """True while the run's own process (same pid, start time and command line) is running."""
+    run_dir = Path(run_dir)
+    st, state = _settle(run_dir, rf.read_json(run_dir / rf.STATUS, {}) or {})
+    return st.get("phase") not in rf.FINAL_PHASES and state == rp.ALIVE
+
+
+def reconcile_stale(root: Path | None = None) -> list[Path]:
+    """At app start: every run under ``root`` (default TL_HOME) that claims to be loading or training but whose
+    process is gone, or is now someone else's, becomes ``failed`` ("The app restarted while this run was
+    training. ..."), or ``stopped`` when a stop was requested. Returns the runs changed. Queued runs (no process
+    yet) are the scheduler's and stay as they are."""
+    changed = []
+    for run_dir in _run_dirs(Path(root) if root else paths.home()):
+        st = rf.read_json(run_dir / rf.STATUS, {}) or {}
+        new, state = _settle(run_dir, st, restarted=True)
+        if state != rp.ALIVE and new.get("phase") != st.get("phase"):
+            changed.append(run_dir)
+    return changed
+
+
+def _run_dirs(root: Path, depth: int = 4) -> list[Path]:
+    """Run folders (with config.json and status.json) down to ``depth`` levels under ``root``, e.g.
+    sessions/<id>/runs/<run>; a run folder's own subfolders are not searched."""
+    if (root / rf.CONFIG).is_file() and (root / rf.STATUS).is_file():
+        return [root]
+    if depth == 0 or not root.is_dir():
+        return []
+    found = []
+    try:
+        children = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+    for child in children:
+        found += _run_dirs(child, depth - 1)
+    return found
 
 
 def stop(run_dir: Path, grace_s: float = 30.0, wait: bool = True) -> dict[str, Any]:
-    """Ask the run to stop at its next step (it saves a checkpoint); terminate it if it ignores the request."""
+    """Ask the run to stop at its next step (it saves a checkpoint); terminate it if it ignores the request.
+    Only the run's own process is ever signalled (see terminate)."""
     run_dir = Path(run_dir)
     (run_dir / rf.STOP).write_text(str(time.time()))
-    pid = (rf.read_json(run_dir / rf.STATUS, {}) or {}).get("pid")
     if not wait:
         return status(run_dir)
     deadline = time.time() + grace_s
-    while time.time() < deadline and _alive(pid):
+    while time.time() < deadline and is_active(run_dir):
         time.sleep(0.2)
-    if _alive(pid):
-        terminate(pid)
+    if is_active(run_dir):
+        terminate(run_dir)
     return status(run_dir)
 
 
-def terminate(pid: int, grace_s: float = 10.0) -> None:
-    """SIGTERM the whole process group, then SIGKILL what is left."""
+def terminate(target: Path | str | int, grace_s: float = 10.0) -> bool:
+    """SIGTERM the run's process group, then SIGKILL what is left. Returns whether anything was signalled.
+
+    ``target`` is the run folder: its process is signalled only while it is the run's own (pid, start time and
+    command line match), never a process that inherited the pid after a restart. A bare pid (older callers) is
+    signalled only if its command line is a training process (``tl_core.train``)."""
+    if isinstance(target, int):
+        pid = target
+
+        def ours() -> bool:
+            proc = _CHILDREN.get(pid)
+            if proc is not None:
+                return proc.poll() is None
+            return rp.process_start(pid) is not None and "tl_core.train" in (rp.command_line(pid) or [])
+    else:
+        run_dir = Path(target)
+        pid = (rf.read_json(run_dir / rf.STATUS, {}) or {}).get("pid")
+
+        def ours() -> bool:
+            return is_active(run_dir)
+
+    signalled = False
     for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not pid or not ours():
+            return signalled
         try:
             os.killpg(os.getpgid(pid), sig)
+            signalled = True
         except (ProcessLookupError, PermissionError):
-            return
+            return signalled
         deadline = time.time() + grace_s
         while time.time() < deadline and _alive(pid):
             time.sleep(0.2)
         if not _alive(pid):
-            return
+            return signalled
+    return signalled
+
+
+def resumable(run_dir: Path) -> tuple[bool, str]:
+    """Whether ``resume`` would continue this run, and the sentence to show either way."""
+    run_dir = Path(run_dir)
+    if is_active(run_dir):
+        return False, "This run is still active. Stop it first, or wait for it to finish."
+    st = status(run_dir)
+    phase = st.get("phase")
+    if phase == "done":
+        return False, "This run has finished; there is nothing to resume."
+    if st.get("diverged"):
+        return (
+            False,
+            "This run's loss diverged; resuming would repeat that. Start a new run with a lower learning rate.",
+        )
+    checkpoint = rf.last_checkpoint(run_dir)
+    if checkpoint is None:
+        return False, "This run has no complete checkpoint to resume from; start it again instead."
+    if phase not in ("failed", "stopped"):
+        return False, f"This run is {phase}; only a stopped or failed run can be resumed."
+    return True, f"Resumes from step {rf.checkpoint_step(checkpoint)}, its last complete checkpoint."
 
 
 def resume(run_dir: Path, env: dict[str, str] | None = None) -> int:
-    run_dir = Path(run_dir)
-    if rf.last_checkpoint(run_dir) is None:
-        raise UserError("This run has no complete checkpoint to resume from; start it again instead.")
+    """Continue a stopped or failed run from its last complete checkpoint (refused, saying why, otherwise)."""
+    ok, why = resumable(Path(run_dir))
+    if not ok:
+        raise UserError(why)
     return start(run_dir, resume=True, env=env)
 
 
@@ -205,7 +320,7 @@ def wait(run_dir: Path, timeout_s: float | None = None, poll_s: float = 0.5) -> 
     deadline = time.time() + timeout_s if timeout_s else None
     while True:
         st = status(run_dir)
-        if st["phase"] in rf.FINAL_PHASES and not _alive(st.get("pid")):
+        if st["phase"] in rf.FINAL_PHASES and _process_state(Path(run_dir), st) != rp.ALIVE:
             return st
         if deadline and time.time() > deadline:
             return st

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,22 @@ import torch
 from transformers import TrainerCallback
 
 from ..cpu_yield import YieldFlag
-from .context import RunFolder
+from .context import RunFolder, TrainingDiverged
 
 PROFILE = "profile.txt"
+
+
+def check_finite_loss(loss: Any, step: int, learning_rate: float) -> None:
+    """Raise TrainingDiverged when ``loss`` is NaN or infinite. Every process sees the same logged loss (it is
+    averaged over processes), so all of them leave together."""
+    if loss is None or math.isfinite(loss):
+        return
+    kind = "NaN (not a number)" if math.isnan(loss) else "infinite"
+    raise TrainingDiverged(
+        f"The training loss became {kind} at step {step}: training diverged, most often because the learning rate "
+        f"({learning_rate:g}) is too high for this model. Start a new run with a lower train.learning_rate "
+        f"(e.g. {learning_rate / 10:g})."
+    )
 
 
 class RunCallback(TrainerCallback):
@@ -36,6 +50,8 @@ class RunCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kw):
         if self._stop_requested():
             self.stopped = control.should_training_stop = control.should_save = True
+        elif self.skip_final and state.global_step >= state.max_steps:
+            control.should_save = False  # a step checkpoint (train.save_steps) at the end would duplicate save()
         now = time.time()
         if now - self.t_status > 1.0 or self.stopped:
             self.t_status = now
@@ -70,6 +86,7 @@ class RunCallback(TrainerCallback):
         now = time.time()
         record: dict[str, Any] = {"time": now, "step": state.global_step, "epoch": state.epoch}
         if "loss" in logs:
+            check_finite_loss(logs["loss"], state.global_step, args.learning_rate)  # before it reaches the charts
             steps = state.global_step - self.step_last_log
             samples = steps * self.batch_size * args.world_size
             record.update(

@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import runfiles as rf
+from ..errors import UserError
 
 
 class StopRequested(Exception):
     """A stop request arrived outside the training loop (loading, feature extraction): leave at once."""
+
+
+class TrainingDiverged(UserError):
+    """The training loss became NaN or infinite: the weights are ruined, and the run must not count as done."""
 
 
 def launcher_rank() -> int:

@@ -6,12 +6,15 @@ results.write_results. Each step gets what the one before produced (``Prepared``
 
 from __future__ import annotations
 
+import errno
+import json
 import sys
 import traceback
 from pathlib import Path
 
+from .. import runfiles as rf
 from ..errors import UserError
-from .context import RunFolder, StopRequested, launcher_rank
+from .context import RunFolder, StopRequested, TrainingDiverged, launcher_rank
 
 
 def run(run_dir: Path, resume: bool = False) -> int:
@@ -24,17 +27,55 @@ def run(run_dir: Path, resume: bool = False) -> int:
         folder.stopped()
         return 0
     except UserError as err:
-        folder.status("failed", error=str(err))
+        # A diverged run is marked so: resuming it would only repeat the divergence (runs.resumable).
+        folder.status("failed", error=str(err), diverged=isinstance(err, TrainingDiverged))
         print(f"ERROR: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # noqa: BLE001 - anything else: plain summary on the page, trace in train.log
         traceback.print_exc()
+        if is_disk_full(err):
+            return _disk_full(folder)
         folder.status("failed", error=plain_error(err))
         return 1
 
 
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC (or a quota) anywhere in the exception's chain; torch.save and safetensors report it in words."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(err)
+        if "No space left on device" in text or "os error 28" in text or "file write failed" in text:
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def _disk_full(folder: RunFolder) -> int:
+    """A save ran out of disk space. The checkpoint it was writing is cut off: delete it (it frees space and can
+    never be resumed from); the complete ones before it are untouched (transformers deletes old checkpoints only
+    after a new one is complete)."""
+    if folder.is_main:
+        rf.discard_torn_checkpoints(folder.path)
+    checkpoint = rf.last_checkpoint(folder.path)
+    then = "then resume" if checkpoint is not None else "then start the run again"
+    error = (
+        "The disk is full: the run could not write its files (a checkpoint, the model or the feature cache). "
+        f"Free space, or lower the number of checkpoints kept (train.save_total_limit), {then}."
+    )
+    try:
+        folder.status("failed", error=error)
+    except OSError:  # still no room for a new status file: overwrite the old one in place
+        status = rf.read_json(folder.path / rf.STATUS, {}) or {}
+        (folder.path / rf.STATUS).write_text(json.dumps({**status, "phase": "failed", "error": error}))
+    print(f"ERROR: {error}", file=sys.stderr)
+    return 1
+
+
 def _run_steps(folder: RunFolder, resume: bool) -> int:
-    folder.status("loading", progress=0.0, started=folder.started, error=None, stop_requested=False)
+    folder.status("loading", progress=0.0, started=folder.started, error=None, stop_requested=False, diverged=None)
     # The steps import torch and transformers (seconds): the status above lets the page say "loading" meanwhile.
     from .build import build
     from .prepare import prepare

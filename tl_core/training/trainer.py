@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch.utils.data import BatchSampler, DataLoader
@@ -15,8 +16,9 @@ from transformers.trainer_utils import seed_worker
 from .. import runfiles as rf
 from ..batching import ShuffledLengthGroupedSampler
 from ..config import TrainConfig
+from ..errors import UserError
 from .build import Built
-from .callbacks import PROFILE, PausePoints, RunCallback, StepProfiler
+from .callbacks import PROFILE, PausePoints, RunCallback, StepProfiler, check_finite_loss
 from .context import RunFolder, launcher_world_size
 from .prepare import Prepared
 
@@ -81,9 +83,13 @@ def training_arguments(folder: RunFolder, prep: Prepared, built: Built) -> Train
         warmup_steps=tc.warmup,
         lr_scheduler_type=tc.scheduler,
         eval_strategy="epoch",
-        save_strategy="epoch",
+        save_strategy="steps" if tc.save_steps > 0 else "epoch",
+        save_steps=tc.save_steps if tc.save_steps > 0 else 500,  # 500: transformers' default, unused with "epoch"
         logging_strategy="steps",
         logging_steps=auto_logging_steps(len(built.train_ds), tc, launcher_world_size()),
+        # transformers' default (True) logs a NaN/inf step as the mean of the others, and a run whose every step is
+        # NaN as loss 0.0: the divergence check (callbacks.RunCallback) needs the real value.
+        logging_nan_inf_filter=False,
         save_total_limit=tc.save_total_limit,
         load_best_model_at_end=early,
         metric_for_best_model=prep.task.main_metric if early else None,
@@ -133,8 +139,24 @@ class Trained:
 
 
 def fit(folder: RunFolder, trainer: RunTrainer, progress: RunCallback, resume: bool, counts: dict) -> Trained:
-    checkpoint = rf.last_checkpoint(folder.path) if resume else None
+    checkpoint = _resume_point(folder) if resume else None
     folder.status("training", progress=0.0, resumed_from=str(checkpoint) if checkpoint else None, params=counts)
     t = time.time()
+    # The checkpoint is passed by path: transformers' own lookup (resume_from_checkpoint=True) takes the highest
+    # step number, even a checkpoint a kill or a full disk cut short.
     out = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    check_finite_loss(out.training_loss, trainer.state.global_step, trainer.args.learning_rate)
     return Trained(progress.stopped, time.time() - t, out.metrics.get("train_samples_per_second"))
+
+
+def _resume_point(folder: RunFolder) -> Path:
+    """The last complete checkpoint; what came after it (cut-off checkpoints, metrics of later steps, which will
+    be trained again) is removed first, so the resumed run writes each step once."""
+    checkpoint = rf.last_checkpoint(folder.path)
+    if checkpoint is None:
+        raise UserError("This run has no complete checkpoint to resume from; start it again instead.")
+    if folder.is_main:
+        for torn in rf.discard_torn_checkpoints(folder.path):
+            print(f"Removed the incomplete checkpoint {torn.name} (cut off by a crash or a full disk).", flush=True)
+        rf.truncate_metrics(folder.path, rf.checkpoint_step(checkpoint) or 0)
+    return checkpoint
