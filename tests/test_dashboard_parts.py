@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import gradio as gr
@@ -22,6 +21,8 @@ from tl_core.methods import FeatureParams, LoraParams, parse_params
 from tl_core.workspace import Workspace, is_valid_id, new_session_id, server_secret, storage_key, user_session_id
 from webui import create_ui, fields, form, presenters
 from webui.interface import create_page
+
+from .run_fakes import spawn_run_process, write_complete_checkpoint
 
 
 @pytest.fixture
@@ -111,11 +112,13 @@ class FakeLauncher:
 
     def __init__(self) -> None:
         self.started: list[tuple[str, bool]] = []
+        self.procs: list = []
 
     def __call__(self, run_dir: Path, resume: bool = False) -> int:
+        """A live stand-in process recorded as the run's own (pid, start time, command line), as runs.start does."""
         self.started.append((run_dir.name, resume))
-        rf.update_status(run_dir, "training", pid=os.getpid())
-        return os.getpid()
+        self.procs.append(spawn_run_process(run_dir))
+        return self.procs[-1].pid
 
 
 def test_queue_runs_one_at_a_time_in_order_and_survives_restarts(home: Path) -> None:
@@ -401,14 +404,12 @@ def test_the_form_round_trips_a_config(home: Path) -> None:
 def test_resume_needs_a_stopped_run_with_a_checkpoint(home: Path) -> None:
     launch = FakeLauncher()
     done = make_run(home / "sessions" / "s", "run-done", phase="done")
-    with pytest.raises(UserError, match="Only a stopped run can be resumed"):
+    with pytest.raises(UserError, match="finished; there is nothing to resume"):
         scheduler.resume(done, start=launch)
     stopped = make_run(home / "sessions" / "s", "run-stopped", phase="stopped")
-    with pytest.raises(UserError, match="before its first checkpoint"):
+    with pytest.raises(UserError, match="no complete checkpoint"):
         scheduler.resume(stopped, start=launch)
-    checkpoint = stopped / rf.CHECKPOINTS / "checkpoint-4"
-    checkpoint.mkdir(parents=True)
-    (checkpoint / "trainer_state.json").write_text("{}")
+    write_complete_checkpoint(stopped, 4)
     assert scheduler.resume(stopped, start=launch) == 0
     assert launch.started == [("run-stopped", True)]
 

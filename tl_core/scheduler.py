@@ -83,8 +83,7 @@ def _holds_slot(run_dir: Path) -> bool:
     """True while the run's process is alive or it is between launch and its first status write."""
     if not (run_dir / rf.CONFIG).is_file():
         return False
-    st = runs.status(run_dir)
-    return st.get("phase") not in rf.FINAL_PHASES and bool(st.get("pid")) and runs._alive(st.get("pid"))
+    return runs.is_active(run_dir)
 
 
 def submit(run_dir: Path, start: Callable[..., Any] | None = None, resume: bool = False) -> int:
@@ -144,12 +143,11 @@ def _admit(root: Path, slot: str, run_dir: Path, config: dict[str, Any]) -> None
 
 
 def resume(run_dir: Path, start: Callable[..., Any] | None = None) -> int:
-    """Queue a stopped run to continue from its last complete checkpoint; refuse, saying why, any other run."""
-    phase = runs.status(Path(run_dir)).get("phase", "unknown")
-    if phase != "stopped":
-        raise UserError(f"Only a stopped run can be resumed (this one is {phase}).")
-    if rf.last_checkpoint(Path(run_dir)) is None:
-        raise UserError("This run stopped before its first checkpoint: start it again instead.")
+    """Queue a stopped or failed run to continue from its last complete checkpoint; refuse, saying why, any other
+    run (runs.resumable is the one judge, for the CLI too)."""
+    ok, why = runs.resumable(Path(run_dir))
+    if not ok:
+        raise UserError(why)
     return submit(run_dir, start=start, resume=True)
 
 
@@ -253,9 +251,7 @@ def _enforce_stop(run_dir: Path) -> None:
     except OSError:
         return
     if time.time() - requested > STOP_GRACE_S:
-        pid = (rf.read_json(run_dir / rf.STATUS, {}) or {}).get("pid")
-        if pid:
-            runs.terminate(pid, grace_s=5.0)
+        runs.terminate(run_dir, grace_s=5.0)  # only the run's own process: never a reused pid
 
 
 def position(run_dir: Path) -> int | None:

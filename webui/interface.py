@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from tl_core import settings
+from tl_core import runs, settings
 from tl_core import workspace as identity
 
 from . import runner
@@ -128,6 +128,9 @@ def _warm_up() -> None:
 def warm_up_in_background() -> None:
     """After the page is up: import the heavy modules, and on a public deployment start the housekeeping."""
     threading.Thread(target=_warm_up, daemon=True).start()
+    stale = runs.reconcile_stale()  # runs the last app left "training" whose process is gone: failed, resumable
+    if stale:
+        log.info("%d run(s) left over from before a restart were marked failed (resumable)", len(stale))
     if settings.public_mode():
         start_housekeeping()
 

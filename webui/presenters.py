@@ -173,7 +173,8 @@ def status_html(
 
 def _outcome(phase: str, st: dict[str, Any], results: dict[str, Any], resumable: bool) -> str:
     if phase == "failed" and st.get("error"):
-        return f"<div class='tl-error'>{html.escape(str(st['error']))}</div>"
+        more = " <b>Resume</b> continues from the last complete checkpoint." if resumable else ""
+        return f"<div class='tl-error'>{html.escape(str(st['error']))}{more}</div>"
     if phase == "done":
         key, value = headline(results.get("task", ""), results.get("metrics"))
         if value is not None:

@@ -79,7 +79,7 @@ def status_card(run_dir: Path, st: dict[str, Any], records: list[dict[str, Any]]
     """The status card of a run, with its queue place while it waits and its outcome once it is over."""
     position = scheduler.position(run_dir) if st.get("phase") == "queued" else None
     results = rf.read_json(run_dir / rf.RESULTS, {}) or {}
-    resumable = st.get("phase") == "stopped" and rf.last_checkpoint(run_dir) is not None
+    resumable = runs.resumable(run_dir)[0] if st.get("phase") in rf.FINAL_PHASES else False
     return presenters.status_html(run_dir.name, st, records, position, results, resumable)
 
 

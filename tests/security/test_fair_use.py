@@ -18,6 +18,8 @@ from tl_core import runfiles as rf
 from tl_core.errors import ModelError, UserError
 from tl_core.fair_use import LimitError
 
+from ..run_fakes import spawn_run_process
+
 LIMIT_VARS = [
     "TL_MAX_QUEUED_PER_WORKSPACE",
     "TL_MAX_EPOCHS",
@@ -62,8 +64,9 @@ class FakeLauncher:
 
     def __call__(self, run_dir: Path, resume: bool = False) -> int:
         self.started.append(run_dir.name)
-        rf.update_status(run_dir, "training", pid=os.getpid(), launched=time.time())
-        return os.getpid()
+        proc = spawn_run_process(run_dir)  # recorded as the run's own process (pid, start time, command line)
+        rf.update_status(run_dir, "training", launched=time.time())
+        return proc.pid
 
 
 def finish(run: Path) -> None:
@@ -178,17 +181,19 @@ def test_epochs_and_steps_above_the_limits_are_refused(home: Path, monkeypatch: 
 @pytest.mark.slow  # starts (and stops) a stand-in training process
 def test_a_run_past_the_time_limit_is_stopped_and_says_why(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TL_MAX_RUN_MINUTES", "1")
-    proc = subprocess.Popen(["sleep", "120"], start_new_session=True)
-    runs._CHILDREN[proc.pid] = proc  # reaped on poll, as runs.start does for real runs
+    procs: list[subprocess.Popen] = []
 
     def launch(run_dir: Path, resume: bool = False) -> int:
-        rf.update_status(run_dir, "training", pid=proc.pid, launched=time.time())
-        return proc.pid
+        procs.append(spawn_run_process(run_dir, seconds=120))
+        runs._CHILDREN[procs[-1].pid] = procs[-1]  # reaped on poll, as runs.start does for real runs
+        rf.update_status(run_dir, "training", launched=time.time())
+        return procs[-1].pid
 
     run = make_run(home, "ws-a", "slow")
     waiting = make_run(home, "ws-b", "next")
     try:
         scheduler.submit(run, start=launch)
+        proc = procs[0]
         scheduler.submit(waiting, start=FakeLauncher())
         scheduler.dispatch()
         assert not (run / rf.STOP).exists()  # within the limit: untouched
@@ -202,8 +207,9 @@ def test_a_run_past_the_time_limit_is_stopped_and_says_why(home: Path, monkeypat
         assert proc.wait(timeout=10) is not None  # terminated
         started = scheduler.dispatch(start=FakeLauncher())
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
     st = runs.status(run)
     assert st["phase"] == "stopped" and st["stop_reason"] == "time limit"
     assert_plain(st["note"], "1-minute limit for one run", "Resume continues", "TL_MAX_RUN_MINUTES")

@@ -108,10 +108,14 @@ class PausePoints(TrainerCallback):
     """Pause points (cpu_yield.py) between the parts of a step that the model's own hooks don't cover: before the
     step, after backward and clipping, after the optimizer."""
 
-    def __init__(self, flag: YieldFlag):
-        self.flag = flag
+    def __init__(self, flag: YieldFlag, marks_steps: bool = False):
+        # marks_steps: the trained model carries no pause hooks of its own (a head on cached features), so each
+        # Trainer step is a new step for the once-per-step cap; a hooked model starts its steps in its forward.
+        self.flag, self.marks_steps = flag, marks_steps
 
     def on_step_begin(self, args, state, control, **kw):
+        if self.marks_steps:
+            self.flag.new_step()
         self.flag.wait()
 
     def on_pre_optimizer_step(self, args, state, control, **kw):

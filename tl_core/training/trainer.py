@@ -110,7 +110,7 @@ def make_trainer(folder: RunFolder, prep: Prepared, built: Built) -> tuple[RunTr
     progress = RunCallback(folder, tc.batch_size, skip_final=tc.early_stopping_patience <= 0)
     callbacks = [progress]
     if built.yield_flag is not None:
-        callbacks.append(PausePoints(built.yield_flag))
+        callbacks.append(PausePoints(built.yield_flag, marks_steps=prep.cfg.method == "features"))
     if tc.profile_steps:
         callbacks.append(StepProfiler(folder.path / PROFILE, tc.profile_steps))
     if tc.early_stopping_patience > 0:
