@@ -16,7 +16,7 @@ import numpy as np
 from .. import settings
 from ..errors import ConfigError, DataError
 
-_RAISE = "If you run your own copy of this app, the environment variable {var} raises the limit."
+RAISE = "If you run your own copy of this app, the environment variable {var} raises the limit."
 _BLOCK = 1024 * 1024  # bytes read at a time when a file is scanned
 
 
@@ -51,6 +51,14 @@ def max_line_bytes() -> int:
     return _positive_int(settings.MAX_LINE_KB) * 1024
 
 
+def max_unzip_bytes() -> int:
+    return _positive_int(settings.MAX_UNZIP_MB) * 2**20
+
+
+def max_zip_files() -> int:
+    return _positive_int(settings.MAX_ZIP_FILES)
+
+
 def _mb(n: int) -> str:
     return f"{n / 2**20:,.1f} MB"
 
@@ -62,7 +70,7 @@ def check_file_size(path: Path) -> None:
         raise DataError(
             f"{path.name} is {_mb(size)}, more than the {_mb(cap)} this app reads from one file. "
             f"Upload a smaller file, for example a random sample of the rows. "
-            + _RAISE.format(var=settings.MAX_UPLOAD_MB.name)
+            + RAISE.format(var=settings.MAX_UPLOAD_MB.name)
         )
 
 
@@ -72,7 +80,7 @@ def check_unpacked_size(name: str, size: int) -> None:
     if size > cap:
         raise DataError(
             f"{name} unpacks to {_mb(size)} of data, more than the {_mb(cap)} this app reads from one file. "
-            f"Upload a random sample of the rows. " + _RAISE.format(var=settings.MAX_UPLOAD_MB.name)
+            f"Upload a random sample of the rows. " + RAISE.format(var=settings.MAX_UPLOAD_MB.name)
         )
 
 
@@ -86,7 +94,7 @@ def too_many_rows(name: str, count: int | None, what: str = "rows", approx: bool
         has = f"has more {what} than the {cap:,}"
     return DataError(
         f"{name} {has} this app reads from one file. Upload a random sample of at most {cap:,} {what} (the Max "
-        f"training rows field can then shrink it further for quick runs). " + _RAISE.format(var=settings.MAX_ROWS.name)
+        f"training rows field can then shrink it further for quick runs). " + RAISE.format(var=settings.MAX_ROWS.name)
     )
 
 
@@ -100,14 +108,14 @@ def check_columns(name: str, count: int) -> None:
     if count > cap:
         raise DataError(
             f"{name} has {count:,} columns, more than the {cap:,} this app reads. Keep only the columns you need "
-            f"(the text or image path and the label) and upload again. " + _RAISE.format(var=settings.MAX_COLUMNS.name)
+            f"(the text or image path and the label) and upload again. " + RAISE.format(var=settings.MAX_COLUMNS.name)
         )
 
 
 def line_too_long(name: str, lineno: int) -> DataError:
     return DataError(
         f"Line {lineno:,} of {name} is longer than {max_line_bytes() // 1024:,} KB. Shorten the very long texts, "
-        f"or check that the file really is the type its name says. " + _RAISE.format(var=settings.MAX_LINE_KB.name)
+        f"or check that the file really is the type its name says. " + RAISE.format(var=settings.MAX_LINE_KB.name)
     )
 
 
