@@ -79,7 +79,7 @@ def test_a_20_million_row_parquet_is_refused_in_seconds_with_bounded_memory(tmp_
     assert "huge.parquet has 20,000,000 rows" in message and "1,000,000" in message, message
     assert "TL_MAX_ROWS" in message and "Max training rows" in message
     assert result["seconds"] < 5, result
-    assert result["grown_mb"] < 300, result
+    assert result["grown_mb"] < 100, result  # the brief allows 300; decoding even the indices takes 300
 
 
 def test_csv_rows_are_capped_while_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
