@@ -70,8 +70,8 @@ def _extract_members(
             _make_dirs(target, created)
             continue
         _make_dirs(target.parent, created)
-        created.append(target)
         with archive.open(info) as src, open(target, "wb") as dst:
+            created.append(target)
             shutil.copyfileobj(src, dst, 1024 * 1024)
 
 
@@ -90,10 +90,13 @@ def _make_dirs(folder: Path, created: list[Path]) -> None:
 def _remove(created: list[Path]) -> None:
     """Undo a failed extraction: newest first, so folders are removed after their files."""
     for path in reversed(created):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:  # already gone, or never made; the caller reports the original failure
+            pass
 
 
 def _plain_error(zip_path: Path, err: Exception) -> DataError:
@@ -149,7 +152,7 @@ def _check_members(zip_path: Path, infos: list[zipfile.ZipInfo], max_total_bytes
             )
         total += info.file_size
         compressed += info.compress_size
-    _check_clashes(zip_path, infos)
+    _check_names(zip_path, infos)
     if total > max_total_bytes:
         raise DataError(
             f"{zip_path.name} would unpack to {total / 1024**3:.2f} GiB, more than the limit of "
@@ -163,11 +166,16 @@ def _check_members(zip_path: Path, infos: list[zipfile.ZipInfo], max_total_bytes
         )
 
 
-def _check_clashes(zip_path: Path, infos: list[zipfile.ZipInfo]) -> None:
-    """A file 'a' next to 'a/b' cannot both be written: refuse before anything is (instead of half unpacking)."""
+def _check_names(zip_path: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Names the disk cannot hold, and a file 'a' next to 'a/b' (both cannot be written): refused before
+    anything is written, instead of half unpacking."""
     files, folders = set(), set()
     for info in infos:
         parts = tuple(p for p in PurePosixPath(info.filename.replace("\\", "/")).parts if p not in (".", "/"))
+        if any(len(p.encode("utf-8", "surrogateescape")) > 255 for p in parts):
+            raise DataError(
+                f"{zip_path.name} contains a file name longer than 255 bytes. Shorten the names and zip again."
+            )
         folders.update(parts[:i] for i in range(1, len(parts)))
         if parts:
             (folders if info.is_dir() else files).add(parts)

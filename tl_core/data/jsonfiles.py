@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ from . import limits
 # What json.loads raises on hostile input besides JSONDecodeError (a ValueError): RecursionError on deep
 # nesting ([[[[...), ValueError on integers over Python's digit limit.
 _JSON_ERRORS = (ValueError, RecursionError)
+# JSON can spell half of a character (a lone surrogate, "\ud800"); Python keeps it, but Arrow, the data hash and
+# the page cannot encode it. Only text with such an escape is checked and mended (to U+FFFD).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_TOO_DEEP = "{name} is nested too deeply to read. Use a flat list of records."
 _ARRAY_FIX = 'Use a list of records like [{"text": ..., "label": ...}, ...], or JSON Lines.'
 
 
@@ -68,7 +73,7 @@ def _array_items(path: Path, encoding: str, what: str) -> list[Any]:
         try:
             value, end = decoder.raw_decode(buf, pos)
         except RecursionError:
-            raise DataError(f"{path.name} is nested too deeply to read. Use a flat list of records.") from None
+            raise DataError(_TOO_DEEP.format(name=path.name)) from None
         except ValueError as err:  # not valid, or only cut off at the end of what was read so far
             if eof:
                 raise DataError(f"{path.name} is not valid JSON ({_short(err)}). {_ARRAY_FIX}") from None
@@ -78,7 +83,7 @@ def _array_items(path: Path, encoding: str, what: str) -> list[Any]:
         if end >= len(buf) and not eof:  # a number or literal may go on in the next chunk: parse it again
             more()
             continue
-        items.append(value)
+        items.append(_mended(value, buf[pos:end], path.name))
         if len(items) > cap:
             raise limits.too_many_rows(path.name, None, what)
         pos = end
@@ -126,9 +131,9 @@ def load_whole(path: Path) -> Any:
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
     try:
-        return json.loads(text)
+        return _mended(json.loads(text), text, path.name)
     except RecursionError:
-        raise DataError(f"{path.name} is nested too deeply to read. Use a flat list of records.") from None
+        raise DataError(_TOO_DEEP.format(name=path.name)) from None
     except ValueError as err:
         raise DataError(
             f"{path.name} is not valid JSON ({_short(err)}). Check the file, or save it as JSON Lines."
@@ -147,12 +152,36 @@ def read_lines(path: Path, what: str = "rows") -> tuple[list[tuple[int, Any]], l
             if not text:
                 continue
             try:
-                values.append((lineno, json.loads(text)))
+                values.append((lineno, _mended(json.loads(text), text, path.name)))
             except _JSON_ERRORS:
                 bad.append(lineno)
             if len(values) > cap:
                 raise limits.too_many_rows(path.name, _count_lines(path), what, approx=True)
     return values, bad
+
+
+def _mended(value: Any, source: str, name: str) -> Any:
+    """``value`` with lone surrogates replaced, when ``source`` (its JSON text) has an escape that can make one."""
+    try:
+        return _mend(value) if _SURROGATE_ESCAPE.search(source) else value
+    except RecursionError:
+        raise DataError(_TOO_DEEP.format(name=name)) from None
+
+
+def _mend(value: Any) -> Any:
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_mend(v) for v in value]
+    if isinstance(value, dict):
+        return {_mend(k): _mend(v) for k, v in value.items()}
+    return value
 
 
 def _count_lines(path: Path) -> int | None:

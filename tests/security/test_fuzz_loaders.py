@@ -1,0 +1,200 @@
+"""Fuzzed uploads: arbitrary bytes and damaged versions of valid files, through every loader entry point.
+
+Each loader must return a result or raise our own UserError (DataError, ConfigError) with a plain message; any
+other exception is a crash the page would show as a stack trace. Examples are derandomised (the same on every
+run, so CI is deterministic) and few enough to keep this file at a few seconds per test.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from tl_core.config import DataConfig
+from tl_core.data import CONLL_EXTS, NER_JSON_EXTS, TABLE_EXTS, load_rgb, load_task_data, read_table, safe_extract_zip
+from tl_core.errors import UserError
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # zipfile's duplicate names, seqeval's odd tags
+SCALE = float(os.environ.get("TL_FUZZ_SCALE", "1"))  # > 1 (and TL_FUZZ_RANDOM=1) to hunt for new crashes locally
+FUZZ = settings(
+    max_examples=int(40 * SCALE),
+    deadline=None,
+    derandomize=not os.environ.get("TL_FUZZ_RANDOM"),
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+TASK_EXTS = {
+    "text": TABLE_EXTS,
+    "image": (".zip", ".png", ".csv", ".jsonl"),
+    "ner": tuple(dict.fromkeys(CONLL_EXTS + NER_JSON_EXTS)),
+}
+ENTRIES = [(task, ext) for task, exts in TASK_EXTS.items() for ext in exts]
+
+
+def _survives(call: Callable[[], Any]) -> None:
+    """The contract: a result, or a UserError whose message is plain text."""
+    try:
+        call()
+    except UserError as err:
+        assert str(err).strip() and "Traceback" not in str(err)
+
+
+def _load(task: str, path: Path, work: Path) -> None:
+    _survives(lambda: load_task_data(task, DataConfig(train_file=str(path)), work, validate_only=True))
+
+
+# --- valid files to damage -------------------------------------------------------------------------------------
+def _frame() -> pd.DataFrame:
+    return pd.DataFrame({"text": [f"review {i} é" for i in range(6)], "label": ["pos", "neg", "pos"] * 2})
+
+
+def _valid_table(ext: str) -> bytes:
+    df, buf = _frame(), io.BytesIO()
+    if ext in (".parquet", ".pq"):
+        df.to_parquet(buf)
+        return buf.getvalue()
+    if ext in (".json",):
+        return json.dumps(df.to_dict(orient="records")).encode()
+    if ext in (".jsonl", ".ndjson"):
+        return df.to_json(orient="records", lines=True).encode()
+    return df.to_csv(index=False, sep="," if ext == ".csv" else "\t").encode()
+
+
+def _png(colour: int = 90, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (colour, 20, 200)).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+VALID_IMAGES = [_png(fmt=f) for f in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")]
+
+odd_text = st.sampled_from(["\ud800", "a\udfffb", "\U0001f600", "\x00", "=1+1", "B-", " "])  # half characters too
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | odd_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+field_names = st.sampled_from(["text", "label", "tokens", "tags", "image", "", "0"]) | st.text(max_size=6) | odd_text
+records = st.lists(st.dictionaries(field_names, json_values, max_size=4), max_size=6)
+
+
+@st.composite
+def damaged(draw: st.DrawFn, valid: bytes) -> bytes:
+    """``valid`` cut short, with bytes flipped, or with random bytes spliced in."""
+    data = bytearray(valid)
+    for _ in range(draw(st.integers(0, 4))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        action = draw(st.sampled_from(["flip", "cut", "insert"]))
+        if action == "flip":
+            data[at] = draw(st.integers(0, 255))
+        elif action == "cut":
+            del data[at:]
+        else:
+            data[at:at] = draw(st.binary(min_size=1, max_size=16))
+    return bytes(data)
+
+
+# --- tables --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("ext", TABLE_EXTS)
+@FUZZ
+@given(data=st.data())
+def test_read_table_survives_any_bytes(ext: str, data: st.DataObject, tmp_path: Path) -> None:
+    raw = data.draw(st.binary(max_size=400) | damaged(_valid_table(ext)))
+    path = tmp_path / f"upload{ext}"
+    path.write_bytes(raw)
+    _survives(lambda: read_table(path))
+
+
+@pytest.mark.parametrize("ext", [".json", ".jsonl"])
+@FUZZ
+@given(value=json_values | records)
+def test_read_table_survives_any_json(ext: str, value: Any, tmp_path: Path) -> None:
+    path = tmp_path / f"upload{ext}"
+    if ext == ".jsonl" and isinstance(value, list):
+        path.write_text("\n".join(json.dumps(v) for v in value))
+    else:
+        path.write_text(json.dumps(value))
+    _survives(lambda: read_table(path))
+
+
+# --- every reader, end to end ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("task", "ext"), ENTRIES)
+@settings(FUZZ, max_examples=int(15 * SCALE))
+@given(raw=st.binary(max_size=300))
+def test_load_task_data_survives_any_bytes(task: str, ext: str, raw: bytes, tmp_path: Path, tl_home: Path) -> None:
+    path = tmp_path / f"upload{ext}"
+    path.write_bytes(raw)
+    _load(task, path, tmp_path / "work")
+
+
+@pytest.mark.parametrize("task", ["text", "ner"])
+@FUZZ
+@given(rows=records, as_lines=st.booleans())
+def test_load_task_data_survives_odd_records(task: str, rows: list, as_lines: bool, tmp_path: Path) -> None:
+    """Right file type, wrong content: labels that are lists, tokens that are numbers, missing fields."""
+    path = tmp_path / ("upload.jsonl" if as_lines else "upload.json")
+    path.write_text("\n".join(json.dumps(r) for r in rows) if as_lines else json.dumps(rows))
+    _load(task, path, tmp_path / "work")
+
+
+@FUZZ
+@given(text=st.lists(st.sampled_from(list(" \t\n\r-BIO\x00é,;:\u2028") + ["B-PER", "I-LOC", "\n\n"])).map("".join))
+def test_conll_survives_any_text(text: str, tmp_path: Path) -> None:
+    path = tmp_path / "upload.conll"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    _load("ner", path, tmp_path / "work")
+
+
+# --- zips and images -----------------------------------------------------------------------------------------
+member_names = st.sampled_from(
+    ["a", "a/b", "a/", "cat/1.png", "dog/2.png", "cat/", "index.csv", "../x", "/abs", ".", "./", "x" * 300, "c\\d"]
+) | st.text(max_size=12)
+members = st.lists(st.tuples(member_names, st.binary(max_size=64) | st.sampled_from(VALID_IMAGES)), max_size=6)
+
+
+def _zip_bytes(entries: list[tuple[str, bytes]]) -> bytes | None:
+    buf = io.BytesIO()
+    try:
+        with zipfile.ZipFile(buf, "w") as zf:
+            for name, payload in entries:
+                zf.writestr(name, payload)
+    except (ValueError, UnicodeError, IndexError):  # a name zipfile itself will not write (e.g. "")
+        return None
+    return buf.getvalue()
+
+
+@FUZZ
+@given(entries=members, data=st.data())
+def test_zips_with_random_members_survive(entries: list, data: st.DataObject, tmp_path: Path, tl_home: Path) -> None:
+    raw = _zip_bytes(entries)
+    if raw is None:
+        return
+    raw = data.draw(st.just(raw) | damaged(raw))
+    path = tmp_path / "upload.zip"
+    path.write_bytes(raw)
+    dest = Path(tempfile.mkdtemp(dir=tmp_path)) / "out"  # fresh per example: earlier unpacks do not interfere
+    _survives(lambda: safe_extract_zip(path, dest))
+    _load("image", path, tmp_path / "work")
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300) | st.sampled_from(VALID_IMAGES).flatmap(damaged))
+def test_load_rgb_survives_any_bytes(raw: bytes, tmp_path: Path) -> None:
+    _survives(lambda: load_rgb(raw))
+    path = tmp_path / "upload.png"
+    path.write_bytes(raw)
+    _survives(lambda: load_rgb(path))
