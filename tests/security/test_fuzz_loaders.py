@@ -177,18 +177,39 @@ def _zip_bytes(entries: list[tuple[str, bytes]]) -> bytes | None:
     return buf.getvalue()
 
 
-@FUZZ
-@given(entries=members, data=st.data())
-def test_zips_with_random_members_survive(entries: list, data: st.DataObject, tmp_path: Path, tl_home: Path) -> None:
-    raw = _zip_bytes(entries)
-    if raw is None:
-        return
-    raw = data.draw(st.just(raw) | damaged(raw))
+def _unpack_both_ways(raw: bytes, tmp_path: Path) -> None:
     path = tmp_path / "upload.zip"
     path.write_bytes(raw)
     dest = Path(tempfile.mkdtemp(dir=tmp_path)) / "out"  # fresh per example: earlier unpacks do not interfere
     _survives(lambda: safe_extract_zip(path, dest))
     _load("image", path, tmp_path / "work")
+
+
+@FUZZ
+@given(entries=members)
+def test_zips_with_random_members_survive(entries: list, tmp_path: Path, tl_home: Path) -> None:
+    raw = _zip_bytes(entries)
+    if raw is not None:
+        _unpack_both_ways(raw, tmp_path)
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    entries=st.lists(
+        st.tuples(st.sampled_from(["cat/1.png", "dog/2.png"]), st.binary(min_size=8, max_size=64)),
+        min_size=1,
+        max_size=3,
+    ),
+    deflate=st.booleans(),
+)
+def test_damaged_zips_survive(data: st.DataObject, entries: list, deflate: bool, tmp_path: Path, tl_home: Path) -> None:
+    """Flipped, cut or spliced bytes: bad checksums, broken headers, corrupt compressed data."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED) as zf:
+        for name, payload in entries:
+            zf.writestr(name, payload * 4)
+    _unpack_both_ways(data.draw(damaged(buf.getvalue())), tmp_path)
 
 
 @FUZZ
