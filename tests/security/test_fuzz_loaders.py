@@ -7,6 +7,8 @@ run, so CI is deterministic) and few enough to keep this file at a few seconds p
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import io
 import json
 import os
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -80,7 +84,9 @@ def _png(colour: int = 90, fmt: str = "PNG") -> bytes:
 
 VALID_IMAGES = [_png(fmt=f) for f in ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP")]
 
-odd_text = st.sampled_from(["\ud800", "a\udfffb", "\U0001f600", "\x00", "=1+1", "B-", " "])  # half characters too
+odd_text = st.sampled_from(  # half characters, NULs, paths that leave the upload or cannot be file names
+    ["\ud800", "a\udfffb", "\U0001f600", "\x00", "a\x00.png", "../x.png", "/etc/passwd", "d/" * 300, "=1+1", "B-", " "]
+)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | odd_text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
@@ -131,6 +137,46 @@ def test_read_table_survives_any_json(ext: str, value: Any, tmp_path: Path) -> N
     _survives(lambda: read_table(path))
 
 
+def _column(kind: str, n: int) -> pa.Array:
+    """One Parquet column of ``n`` values of an awkward type."""
+    makers: dict[str, Callable[[], pa.Array]] = {
+        "text": lambda: pa.array([f"text {i} é" for i in range(n)]),
+        "label": lambda: pa.array(["pos", "neg"] * (n // 2) + ["pos"] * (n % 2)),
+        "ints": lambda: pa.array(range(n)),
+        "floats": lambda: pa.array([float("nan") if i % 3 else i / 2 for i in range(n)]),
+        "bools": lambda: pa.array([i % 2 == 0 for i in range(n)]),
+        "nulls": lambda: pa.nulls(n),
+        "lists": lambda: pa.array([[i, i + 1] for i in range(n)]),
+        "text_lists": lambda: pa.array([["a", "b"][: i % 3] for i in range(n)]),
+        "structs": lambda: pa.array([{"a": i} for i in range(n)]),
+        "maps": lambda: pa.array([[("k", i)] for i in range(n)], type=pa.map_(pa.string(), pa.int64())),
+        "binary": lambda: pa.array([b"\xff\xfe\x00", b"ok"] * (n // 2) + [b""] * (n % 2)),
+        "dates": lambda: pa.array([datetime.date(2020, 1, 1 + i % 28) for i in range(n)]),
+        "decimals": lambda: pa.array([decimal.Decimal(i) / 4 for i in range(n)]),
+        "categories": lambda: pa.array(["x", "y"] * (n // 2) + ["x"] * (n % 2)).dictionary_encode(),
+        "large_text": lambda: pa.array([f"t{i}" for i in range(n)], type=pa.large_string()),
+    }
+    return makers[kind]()
+
+
+COLUMN_KINDS = ["text", "label", "ints", "floats", "bools", "nulls", "lists", "text_lists", "structs", "maps"]
+COLUMN_KINDS += ["binary", "dates", "decimals", "categories", "large_text"]
+
+
+@FUZZ
+@given(
+    kinds=st.lists(st.sampled_from(COLUMN_KINDS), min_size=1, max_size=4),
+    names=st.lists(st.sampled_from(["text", "label", "image", "x", ""]), min_size=4, max_size=4),
+    n=st.integers(0, 6),
+)
+def test_parquet_with_awkward_columns_survives(kinds: list, names: list, n: int, tmp_path: Path, tl_home: Path) -> None:
+    path = tmp_path / "upload.parquet"
+    pq.write_table(pa.table([_column(k, n) for k in kinds], names=names[: len(kinds)]), path)
+    _survives(lambda: read_table(path))
+    _load("text", path, tmp_path / "work")
+    _load("image", path, tmp_path / "work")
+
+
 # --- every reader, end to end ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(("task", "ext"), ENTRIES)
 @settings(FUZZ, max_examples=int(15 * SCALE))
@@ -141,11 +187,11 @@ def test_load_task_data_survives_any_bytes(task: str, ext: str, raw: bytes, tmp_
     _load(task, path, tmp_path / "work")
 
 
-@pytest.mark.parametrize("task", ["text", "ner"])
+@pytest.mark.parametrize("task", ["text", "image", "ner"])
 @FUZZ
 @given(rows=records, as_lines=st.booleans())
 def test_load_task_data_survives_odd_records(task: str, rows: list, as_lines: bool, tmp_path: Path) -> None:
-    """Right file type, wrong content: labels that are lists, tokens that are numbers, missing fields."""
+    """Right file type, wrong content: labels that are lists, tokens that are numbers, odd paths, missing fields."""
     path = tmp_path / ("upload.jsonl" if as_lines else "upload.json")
     path.write_text("\n".join(json.dumps(r) for r in rows) if as_lines else json.dumps(rows))
     _load(task, path, tmp_path / "work")

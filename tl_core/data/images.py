@@ -159,14 +159,18 @@ def _index_rows(
     columns = _resolve_columns(df, "image", data, index, report, role)
     if columns is None:
         return None, {}
-    paths, labels, ids, empty, outside = [], [], [], [], []
+    paths, labels, ids, empty, outside, unusable = [], [], [], [], [], []
     root = base.resolve()
     for i, (p, y) in enumerate(zip(df[columns["image"]], df[columns["label"]])):
         label = _label_name(y)
         if _label_name(p) is None or label is None:
             empty.append(i)
             continue
-        full = (root / str(p).strip()).resolve()  # an absolute path replaces root here, and is then refused
+        try:
+            full = (root / str(p).strip()).resolve()  # an absolute path replaces root here, and is then refused
+        except (ValueError, OSError, RuntimeError):  # a NUL byte, a name too long, a link loop: not a file
+            unusable.append(i)
+            continue
         if not full.is_relative_to(root):
             outside.append(str(p).strip())
             continue
@@ -175,6 +179,12 @@ def _index_rows(
         ids.append(i)
     _warn_empty(len(empty), empty, index, "image path or label", report)
     _warn_outside(outside, index, report)
+    if unusable:
+        report.add_warning(
+            f"{len(unusable)} image path{'s' if len(unusable) > 1 else ''} in {index.name} cannot be a file name "
+            f"(a NUL character, or far too long) and {'were' if len(unusable) > 1 else 'was'} skipped (row "
+            f"{unusable[0] + 1}). Check the image path column."
+        )
     return _check_images(ids, paths, labels, source, report), columns
 
 

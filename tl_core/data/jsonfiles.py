@@ -102,8 +102,8 @@ def _check_item_size(path: Path, pending: int, done: int, err: ValueError) -> No
     if pending > limits.max_line_bytes():
         raise DataError(
             f"Item {done + 1:,} of {path.name} could not be read: it is not valid JSON ({_short(err)}) or it is "
-            f"longer than {limits.max_line_bytes() // 1024:,} KB. {_ARRAY_FIX} If you run your own copy of this "
-            f"app, the environment variable {settings.MAX_LINE_KB.name} raises the length limit."
+            f"longer than {limits.max_line_bytes() // 1024:,} KB. {_ARRAY_FIX} "
+            + limits.RAISE.format(var=settings.MAX_LINE_KB.name)
         )
 
 
@@ -121,9 +121,8 @@ def load_whole(path: Path) -> Any:
     if size > cap:
         raise DataError(
             f"{path.name} is {size / 2**20:,.1f} MB; a single JSON document is read up to {cap / 2**20:,.1f} MB. "
-            f"Save it as JSON Lines (.jsonl, one record per line), which is read line by line. "
-            f"If you run your own copy of this app, the environment variable {settings.MAX_JSON_MB.name} raises "
-            f"the limit."
+            f"Save it as a list of records or as JSON Lines (.jsonl, one record per line): those are read one "
+            f"record at a time. " + limits.RAISE.format(var=settings.MAX_JSON_MB.name)
         )
     raw = path.read_bytes()
     try:

@@ -62,7 +62,9 @@ def _decoded_bytes(array: pa.Array) -> int:
             return int(pc.sum(pc.take(lengths, array.indices)).as_py() or 0) + array.indices.nbytes
         per_value = dictionary.nbytes / max(len(dictionary), 1)
         return int(per_value * len(array)) + array.indices.nbytes
-    if isinstance(array, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray)):  # MapArray is a ListArray
+    if isinstance(array, pa.MapArray):  # before ListArray, its base class (whose flatten it does not support)
+        return _decoded_bytes(array.keys) + _decoded_bytes(array.items) + 8 * len(array)
+    if isinstance(array, (pa.ListArray, pa.LargeListArray, pa.FixedSizeListArray)):
         return _decoded_bytes(array.flatten()) + 8 * len(array)
     if isinstance(array, pa.StructArray):
         return sum(_decoded_bytes(child) for child in array.flatten())
