@@ -198,6 +198,25 @@ def test_load_task_data_survives_odd_records(task: str, rows: list, as_lines: bo
 
 
 @FUZZ
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries({"image": odd_text | st.text(max_size=16), "label": st.sampled_from(["a", "b"])}),
+        min_size=2,
+        max_size=8,
+    )
+)
+def test_image_index_paths_survive(rows: list, tmp_path: Path, tl_home: Path) -> None:
+    """Index tables whose paths hold NULs, '..', absolute or endless names: skipped and reported, never a crash."""
+    (tmp_path / "cat").mkdir(exist_ok=True)
+    (tmp_path / "cat" / "1.png").write_bytes(VALID_IMAGES[0])
+    path = tmp_path / "index.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in [*rows, {"image": "cat/1.png", "label": "a"}]))
+    _survives(
+        lambda: load_task_data("image", DataConfig(train_file=str(path), image_column="image"), validate_only=True)
+    )
+
+
+@FUZZ
 @given(text=st.lists(st.sampled_from(list(" \t\n\r-BIO\x00é,;:\u2028") + ["B-PER", "I-LOC", "\n\n"])).map("".join))
 def test_conll_survives_any_text(text: str, tmp_path: Path) -> None:
     path = tmp_path / "upload.conll"
