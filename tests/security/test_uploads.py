@@ -234,3 +234,21 @@ def test_duplicate_column_names_are_refused(tmp_path: Path) -> None:
     pq.write_table(pa.Table.from_arrays([pa.array(["a", "b"]), pa.array(["x", "y"])], names=["text", "text"]), path)
     with pytest.raises(DataError, match="two columns named 'text'"):
         read_table(path)
+
+
+def test_parquet_with_nested_columns_is_still_read(tmp_path: Path) -> None:
+    """The unpacked-size check understands lists, structs and maps (a valid file is not refused)."""
+    table = pa.table(
+        {
+            "text": pa.array(["good", "bad"]),
+            "label": pa.array(["pos", "neg"]).dictionary_encode(),
+            "tokens": pa.array([["a", "b"], ["c"]]),
+            "meta": pa.array([{"a": 1}, {"a": 2}]),
+            "extra": pa.array([[("k", 1)], []], type=pa.map_(pa.string(), pa.int64())),
+        }
+    )
+    path = tmp_path / "nested.parquet"
+    pq.write_table(table, path)
+    df = read_table(path)
+    assert list(df.columns) == ["text", "label", "tokens", "meta", "extra"] and len(df) == 2
+    assert list(df["text"]) == ["good", "bad"] and list(df["label"].astype(str)) == ["pos", "neg"]
