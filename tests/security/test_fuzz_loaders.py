@@ -284,3 +284,12 @@ def test_load_rgb_survives_any_bytes(raw: bytes, tmp_path: Path) -> None:
     path = tmp_path / "upload.png"
     path.write_bytes(raw)
     _survives(lambda: load_rgb(path))
+
+
+def test_a_list_among_the_texts_does_not_crash_detection(tmp_path: Path) -> None:
+    """Found by fuzzing, kept as a fixed case: a mostly-text column with one JSON list in it (unhashable)."""
+    rows = [{"text": f"text number {i}", "label": "ab"[i % 2]} for i in range(11)] + [{"text": [1, 2], "label": "a"}]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    td = load_task_data("text", DataConfig(train_file=str(path)), tmp_path, validate_only=True)
+    assert td.columns == {"text": "text", "label": "label"}
