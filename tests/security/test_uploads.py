@@ -18,7 +18,7 @@ import pytest
 
 from tl_core.config import DataConfig
 from tl_core.data import load_task_data, read_table
-from tl_core.errors import ConfigError, DataError
+from tl_core.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -204,11 +204,19 @@ def test_a_whole_json_document_over_its_cap_is_refused(tmp_path: Path, monkeypat
     assert "TL_MAX_JSON_MB" in message
 
 
-def test_bad_limit_settings_say_which_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TL_MAX_ROWS", "lots")
+def test_a_mistyped_limit_keeps_the_default_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A typo must not lift a limit (nor zero it): the default applies and the log names the variable."""
     path = tmp_path / "a.csv"
     _texts(10).to_csv(path, index=False)
-    with pytest.raises(ConfigError, match="TL_MAX_ROWS must be a whole number"):
+    for typo in ("lots", "0", "-5"):
+        monkeypatch.setenv("TL_MAX_ROWS", typo)
+        caplog.clear()
+        assert len(read_table(path)) == 10
+        assert "TL_MAX_ROWS" in caplog.text and "using 1000000" in caplog.text
+    monkeypatch.setenv("TL_MAX_ROWS", "5")
+    with pytest.raises(DataError, match="more than the 5"):
         read_table(path)
 
 

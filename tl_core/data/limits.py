@@ -7,6 +7,7 @@ refusal says what the limit is, how to get under it, and which environment varia
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -14,21 +15,26 @@ from typing import BinaryIO
 import numpy as np
 
 from .. import settings
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 
 RAISE = "If you run your own copy of this app, the environment variable {var} raises the limit."
 _BLOCK = 1024 * 1024  # bytes read at a time when a file is scanned
 
 
 def _positive_int(setting: settings.Setting) -> int:
+    """A whole number above 0; anything else falls back to the default with a line in the log, as main's
+    ``settings.number`` does (a typo must not lift, or zero, a limit)."""
     raw = setting.get().strip().replace("_", "").replace(",", "")
     try:
         value = int(raw)
     except ValueError:
         value = 0
-    if value < 1:
-        raise ConfigError(f"The environment variable {setting.name} must be a whole number above 0 (got '{raw}').")
-    return value
+    if value >= 1:
+        return value
+    logging.getLogger("tl_dashboard").warning(
+        "%s=%r is not a whole number above 0: using %s", setting.name, setting.get(), setting.default
+    )
+    return int(setting.default)
 
 
 def max_rows() -> int:
