@@ -78,6 +78,9 @@ def _checked(df: pd.DataFrame, path: Path) -> pd.DataFrame:
         twice = next(n for i, n in enumerate(names) if n in names[:i])
         raise DataError(f"{path.name} has two columns named '{twice}'. Rename one of them and upload again.")
     df.columns = names
+    for name in names:  # Parquet dictionary columns arrive as Categorical; detection and checks want plain values
+        if isinstance(df[name].dtype, pd.CategoricalDtype):
+            df[name] = df[name].astype(object)
     return df
 
 
