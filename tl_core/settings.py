@@ -117,6 +117,19 @@ CLEANUP_MINUTES = Setting(
     "TL_CLEANUP_MINUTES", "30", "Public mode: how often the idle-workspace and downloads cleanup runs (also at start)."
 )
 
+# --- uploads ---
+MAX_ROWS = Setting("TL_MAX_ROWS", "1000000", "Most rows (or NER sentences) read from one data file; more is refused.")
+MAX_UPLOAD_MB = Setting(
+    "TL_MAX_UPLOAD_MB",
+    "500",
+    "Largest data file the readers accept, in MB (also the most a Parquet file may unpack to).",
+)
+MAX_JSON_MB = Setting("TL_MAX_JSON_MB", "50", "Largest whole-JSON file (.json) read at once, in MB; JSON Lines stream.")
+MAX_COLUMNS = Setting("TL_MAX_COLUMNS", "1000", "Most columns read from one table file.")
+MAX_LINE_KB = Setting("TL_MAX_LINE_KB", "1024", "Longest line read from a CSV, TSV, JSON Lines or CoNLL file, in KB.")
+MAX_UNZIP_MB = Setting("TL_MAX_UNZIP_MB", "2048", "Most an uploaded zip may unpack to, in MB.")
+MAX_ZIP_FILES = Setting("TL_MAX_ZIP_FILES", "200000", "Most files in an uploaded zip.")
+
 
 def public_mode() -> bool:
     """True on a deployment shared by strangers: TL_PUBLIC=1, or running on a Hugging Face Space."""

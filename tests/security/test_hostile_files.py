@@ -1,11 +1,12 @@
-"""Hostile uploads: index paths that leave the upload, devices, decompression bombs, formula cells in our CSVs.
-Each test fails if its protection is removed."""
+"""Hostile uploads: index paths that leave the upload, devices, decompression bombs, formula cells in our CSVs,
+damaged zips. Each test fails if its protection is removed."""
 
 from __future__ import annotations
 
 import csv
 import io
 import resource
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tl_core.config import DataConfig
-from tl_core.data import load_rgb, load_task_data
+from tl_core.data import load_rgb, load_task_data, safe_extract_zip
 from tl_core.errors import DataError
 from tl_core.predict import rows_to_csv
 
@@ -77,3 +78,83 @@ def test_formula_cells_are_escaped_in_our_csv() -> None:
     cells = list(csv.reader(io.StringIO(text)))
     assert cells[1][:2] == ['\'=HYPERLINK("http://x")', "'+1"] and cells[1][2] == "0.5"
     assert cells[2][:2] == ["'@SUM(A1)", "'-neg"]
+
+
+# --- damaged zips: one plain message each, nothing left behind -------------------------------------------------
+def _zip(path: Path, members: list[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=method) as zf:
+        for name, payload in members:
+            zf.writestr(name, payload)
+    return path
+
+
+def _bad_crc(path: Path) -> Path:
+    _zip(path, [("ok/first.txt", b"fine"), ("ok/second.txt", b"hello world")])
+    raw = bytearray(path.read_bytes())
+    raw[raw.index(b"hello world")] = ord("j")  # stored, so the checksum no longer matches the bytes
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def _encrypted(path: Path) -> Path:
+    _zip(path, [("ok/first.txt", b"fine"), ("secret.txt", b"data")])
+    raw = bytearray(path.read_bytes())
+    raw[raw.rindex(b"PK\x01\x02") + 8] |= 0x1  # the last entry's "encrypted" flag: reading it needs a password
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def _truncated(path: Path) -> Path:
+    _zip(path, [(f"img/{i}.txt", b"x" * 1000) for i in range(5)], zipfile.ZIP_DEFLATED)
+    path.write_bytes(path.read_bytes()[:-30])  # cut off during upload: the directory at the end is gone
+    return path
+
+
+def _corrupt_data(path: Path) -> Path:
+    _zip(path, [("ok/first.txt", b"fine"), ("ok/big.txt", b"hello world " * 1000)], zipfile.ZIP_DEFLATED)
+    raw = bytearray(path.read_bytes())
+    start = raw.index(b"ok/big.txt") + len("ok/big.txt")
+    raw[start + 5 : start + 40] = b"\xff" * 35  # inside the compressed stream
+    path.write_bytes(bytes(raw))
+    return path
+
+
+DAMAGED = {
+    "bad_crc": (_bad_crc, "is damaged (a file failed its checksum): re-create it and upload again"),
+    "clash": (
+        lambda p: _zip(p, [("ok/first.txt", b"fine"), ("a", b"file"), ("a/b", b"inside")]),
+        "has both a file and a folder named 'a'",
+    ),
+    "clash_dir_first": (
+        lambda p: _zip(p, [("ok/first.txt", b"fine"), ("a/b", b"inside"), ("a", b"file")]),
+        "has both a file and a folder named 'a'",
+    ),
+    "truncated": (_truncated, "is not a complete zip file"),
+    "corrupt_data": (_corrupt_data, "is damaged or incomplete"),
+    "encrypted": (_encrypted, "is password-protected"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGED))
+def test_damaged_zips_get_a_plain_message_and_leave_nothing(kind: str, tmp_path: Path) -> None:
+    make, expected = DAMAGED[kind]
+    zip_path = make(tmp_path / f"{kind}.zip")
+    dest = tmp_path / "out" / "unpacked"
+    with pytest.raises(DataError) as err:
+        safe_extract_zip(zip_path, dest)
+    assert expected in str(err.value), str(err.value)
+    assert not (tmp_path / "out").exists()  # every folder this call made is gone again
+    # into a folder that already holds files: those stay, what the failed call wrote goes
+    dest.mkdir(parents=True)
+    (dest / "keep.txt").write_text("saved before")
+    with pytest.raises(DataError):
+        safe_extract_zip(zip_path, dest)
+    assert sorted(p.name for p in dest.rglob("*")) == ["keep.txt"]
+
+
+def test_a_damaged_image_zip_is_a_reported_error_and_no_temp_folder_stays(tmp_path: Path, tl_home: Path) -> None:
+    zip_path = _bad_crc(tmp_path / "photos.zip")
+    work = tmp_path / "work"
+    td = load_task_data("image", DataConfig(train_file=str(zip_path)), work, validate_only=True)
+    assert any("failed its checksum" in p.message for p in td.report.errors)
+    assert [p.name for p in (work / "extracted").iterdir()] == []

@@ -4,8 +4,11 @@ Every problem is collected into one :class:`ValidationReport` (errors block a ru
 sees all of them at once instead of fixing one stack trace at a time. Output columns per task:
 text ``id, text, label``; image ``id, image`` (absolute path, not decoded) ``, label``; ner ``id, tokens, tags``.
 
-One module per step: ``tables``, ``images`` (+ ``archives``) and ``ner_formats`` read a task's files into the row
-table of ``formats``; ``columns`` guesses which column is which; ``validate`` checks; ``split`` splits and encodes.
+One module per step: ``tables`` (+ ``parquet``, ``jsonfiles``), ``images`` (+ ``archives``) and ``ner_formats``
+read a task's files into the row table of ``formats``; ``columns`` guesses which column is which; ``validate``
+checks; ``split`` splits and encodes. ``limits`` holds what one upload may cost (bytes, rows, columns, line length):
+every reader checks it before or while parsing, so a small hostile file cannot take the memory of a shared Space.
+The training columns of the file come back in ``report.stats["source_columns"]`` (no second read for the pickers).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..config import DataConfig
@@ -17,6 +18,7 @@ IMAGE_HINTS = ("image", "img", "path", "file", "filename", "filepath", "picture"
 TOKEN_HINTS = ("tokens", "words")
 TAG_HINTS = ("tags", "ner_tags", "labels", "label")
 MAX_CLASSES = 50  # a content-detected label column has at most this many distinct values
+_UNHASHABLE = (list, dict, set, np.ndarray)  # JSON lists and objects, Parquet list columns (numpy arrays)
 
 
 def _name_rank(column: str, hints: tuple[str, ...]) -> int | None:
@@ -36,11 +38,19 @@ def _is_string_col(s: pd.Series) -> bool:
     return len(values) > 0 and values.map(lambda v: isinstance(v, str)).mean() >= 0.9
 
 
+def _distinct(values: pd.Series) -> int:
+    """``nunique`` that counts lists and arrays by their text instead of raising TypeError on them."""
+    try:
+        return int(values.nunique())
+    except TypeError:
+        return int(values.map(lambda v: repr(v) if isinstance(v, _UNHASHABLE) else v).nunique())
+
+
 def _is_labelish(s: pd.Series, strict: bool) -> bool:
     values = s.dropna()
-    if len(values) == 0 or values.map(lambda v: isinstance(v, (list, dict))).any():
+    if len(values) == 0 or values.map(lambda v: isinstance(v, _UNHASHABLE)).any():
         return False
-    unique, n = values.nunique(), len(values)
+    unique, n = _distinct(values), len(values)
     if strict:
         return 2 <= unique <= MAX_CLASSES and unique <= max(1, n / 2)
     return unique <= MAX_CLASSES or unique <= n / 2
@@ -84,7 +94,7 @@ def _detect_text(df: pd.DataFrame, cols: list[str]) -> str | None:
 
     def varied(c: str) -> bool:
         values = df[c].dropna()
-        return values.nunique() >= 0.5 * len(values)
+        return _distinct(values) >= 0.5 * len(values)
 
     hinted = [c for c in strings if _name_rank(c, TEXT_HINTS) is not None]
     if hinted:

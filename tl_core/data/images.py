@@ -15,7 +15,8 @@ import pandas as pd
 from PIL import Image, ImageOps
 
 from ..config import DataConfig
-from ..errors import DataError
+from ..errors import DataError, UserError
+from . import limits
 from .archives import _extract_cached
 from .columns import _resolve_columns
 from .formats import IMAGE_EXTS, TABLE_EXTS, _rows
@@ -40,7 +41,21 @@ def _open_capped(source: Path | str | BinaryIO | io.BytesIO) -> Image.Image:
 
 
 def load_rgb(source: str | Path | bytes | BinaryIO | Image.Image) -> Image.Image:
-    """Any image as 8-bit RGB: EXIF rotation applied, alpha composited on white, 16-bit scaled, palettes expanded."""
+    """Any image as 8-bit RGB: EXIF rotation applied, alpha composited on white, 16-bit scaled, palettes expanded.
+    A file PIL cannot decode (damaged, truncated, not an image) raises DataError, never a decoder's own error."""
+    try:
+        return _to_rgb(source)
+    except UserError:
+        raise
+    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, struct.error, ... on bad files
+        name = Path(source).name if isinstance(source, (str, Path)) else getattr(source, "name", "The image")
+        detail = " ".join(str(err).split())[:120] or type(err).__name__
+        raise DataError(
+            f"{Path(str(name)).name} could not be read as an image ({detail}). Re-save it as PNG or JPEG."
+        ) from None
+
+
+def _to_rgb(source: str | Path | bytes | BinaryIO | Image.Image) -> Image.Image:
     if isinstance(source, Image.Image):
         img = ImageOps.exif_transpose(source)
     else:
@@ -139,17 +154,23 @@ def _index_rows(
     df = _read_table_reported(index, report)
     if df is None:
         return None, {}
+    if role == "training":  # the column pickers offer these: no second read of the file
+        report.stats["source_columns"] = list(df.columns)
     columns = _resolve_columns(df, "image", data, index, report, role)
     if columns is None:
         return None, {}
-    paths, labels, ids, empty, outside = [], [], [], [], []
+    paths, labels, ids, empty, outside, unusable = [], [], [], [], [], []
     root = base.resolve()
     for i, (p, y) in enumerate(zip(df[columns["image"]], df[columns["label"]])):
         label = _label_name(y)
         if _label_name(p) is None or label is None:
             empty.append(i)
             continue
-        full = (root / str(p).strip()).resolve()  # an absolute path replaces root here, and is then refused
+        try:
+            full = (root / str(p).strip()).resolve()  # an absolute path replaces root here, and is then refused
+        except (ValueError, OSError, RuntimeError):  # a NUL byte, a name too long, a link loop: not a file
+            unusable.append(i)
+            continue
         if not full.is_relative_to(root):
             outside.append(str(p).strip())
             continue
@@ -158,6 +179,12 @@ def _index_rows(
         ids.append(i)
     _warn_empty(len(empty), empty, index, "image path or label", report)
     _warn_outside(outside, index, report)
+    if unusable:
+        report.add_warning(
+            f"{len(unusable)} image path{'s' if len(unusable) > 1 else ''} in {index.name} cannot be a file name "
+            f"(a NUL character, or far too long) and {'were' if len(unusable) > 1 else 'was'} skipped (row "
+            f"{unusable[0] + 1}). Check the image path column."
+        )
     return _check_images(ids, paths, labels, source, report), columns
 
 
@@ -189,6 +216,9 @@ def _image_folder_rows(root: Path, classes: list[Path], source: Path, report: Va
         for file in sorted(f for f in folder.rglob("*") if _is_image_file(f)):
             paths.append(str(file.resolve()))
             labels.append(folder.name)
+    if len(paths) > limits.max_rows():  # every image is opened once below: refuse before that
+        report.add_error(str(limits.too_many_rows(source.name, len(paths), "images")))
+        return None
     return _check_images(list(range(len(paths))), paths, labels, source, report)
 
 

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ..config import DataConfig
+from ..errors import DataError
+from . import jsonfiles, limits
 from .columns import detect_columns
 from .formats import CONLL_EXTS, NER_JSON_EXTS, _rows
 from .validate import ValidationReport, _warn_empty
 
 Sentence = tuple[int, list[str], list[str]]  # (sentence number, tokens, tags), one tag per token
+_EMPTY = "{name} is empty. Add sentences: one 'token TAG' per line, a blank line between them."
 
 
 def _read_ner(
@@ -32,20 +35,16 @@ def _read_ner(
             f"(.conll, .txt, .bio, .iob: 'token TAG' per line) or JSONL with tokens and tags."
         )
         return None, {}
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    if not text.strip():
-        report.add_error(f"{path.name} is empty. Add sentences: one 'token TAG' per line, a blank line between them.")
+        limits.check_file_size(path)
+        if suffix in NER_JSON_EXTS:
+            sentences, columns = _parse_ner_json(path, report)
+        else:
+            sentences, columns = _parse_conll(path, report), {}
+    except DataError as err:
+        report.add_error(str(err))
         return None, {}
-    if suffix in NER_JSON_EXTS:
-        sentences, columns = _parse_ner_json(text, path, report)
-        report.stats["format"] = "jsonl"
-    else:
-        sentences, columns = _parse_conll(text, path, report), {}
-        report.stats["format"] = "conll"
+    report.stats["format"] = "jsonl" if suffix in NER_JSON_EXTS else "conll"
     if sentences is None:
         return None, columns
     _warn_bio(sentences, path, report)
@@ -59,21 +58,35 @@ def _read_ner(
     return _rows(ids, tokens, tags, keys), columns
 
 
-def _parse_conll(text: str, path: Path, report: ValidationReport) -> list[Sentence]:
-    """Token first, tag last, space or tab separated; blank lines end sentences; -DOCSTART- lines are skipped."""
+def _conll_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line, read one at a time; Unicode line breaks split lines as before."""
+    lineno = 0
+    with open(path, "rb") as fh:
+        for _, raw in limits.bounded_lines(fh, path.name):
+            for line in limits.decode_line(raw, lineno == 0).splitlines() or [""]:
+                lineno += 1
+                yield lineno, line
+
+
+def _parse_conll(path: Path, report: ValidationReport) -> list[Sentence] | None:
+    """Token first, tag last, space or tab separated; blank lines end sentences; -DOCSTART- lines are skipped.
+    Read line by line; more than TL_MAX_ROWS sentences is refused as soon as one more is complete."""
     sentences: list[Sentence] = []
     tokens: list[str] = []
     tags: list[str] = []
-    broken, bad_lines = False, []
+    broken, bad_lines, seen_text, cap = False, [], False, limits.max_rows()
 
     def flush() -> None:
         nonlocal tokens, tags, broken
         if tokens and not broken:
             sentences.append((len(sentences), tokens, tags))
+            if len(sentences) > cap:
+                raise limits.too_many_rows(path.name, None, "sentences")
         tokens, tags, broken = [], [], False
 
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in _conll_lines(path):
         stripped = line.strip()
+        seen_text = seen_text or bool(stripped)
         if not stripped or stripped.startswith("-DOCSTART-"):
             flush()
             continue
@@ -86,6 +99,9 @@ def _parse_conll(text: str, path: Path, report: ValidationReport) -> list[Senten
         tokens.append(parts[0])
         tags.append(parts[-1])
     flush()
+    if not seen_text:
+        report.add_error(_EMPTY.format(name=path.name))
+        return None
     if bad_lines:
         shown = ", ".join(map(str, bad_lines[:5])) + (", ..." if len(bad_lines) > 5 else "")
         report.add_error(
@@ -96,9 +112,11 @@ def _parse_conll(text: str, path: Path, report: ValidationReport) -> list[Senten
     return sentences
 
 
-def _parse_ner_json(text: str, path: Path, report: ValidationReport) -> tuple[list[Sentence] | None, dict[str, str]]:
+def _parse_ner_json(path: Path, report: ValidationReport) -> tuple[list[Sentence] | None, dict[str, str]]:
     """JSON Lines (or a JSON list) of {"tokens": [...], "tags": [...]} with tag names as strings."""
-    records = _json_records(text, path, report)
+    records = _json_records(path, report)
+    if records is None:
+        return None, {}
     if not records:
         report.add_error(
             f"No records found in {path.name}. Each line must be an object like "
@@ -141,29 +159,30 @@ def _parse_ner_json(text: str, path: Path, report: ValidationReport) -> tuple[li
     return sentences, columns
 
 
-def _json_records(text: str, path: Path, report: ValidationReport) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) pairs: the file as one JSON list or object, else as JSON Lines (bad lines reported)."""
-    records: list[tuple[int, Any]] = []
-    try:
-        whole = json.loads(text)
-        if isinstance(whole, list):
-            records = list(enumerate(whole, 1))
-        elif isinstance(whole, dict):
-            records = [(1, whole)]
-    except json.JSONDecodeError:
-        bad = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append((lineno, json.loads(line)))
-                except json.JSONDecodeError:
-                    bad.append(lineno)
-        if bad:
-            report.add_error(
-                f"Line {bad[0]} of {path.name} is not valid JSON ({len(bad)} such lines). "
-                f'Each line must be one object like {{"tokens": [...], "tags": [...]}}.'
-            )
-    return [(n, r) for n, r in records if isinstance(r, dict)]
+def _json_records(path: Path, report: ValidationReport) -> list[tuple[int, dict[str, Any]]] | None:
+    """(line number, object) pairs: the file as one JSON list or object, else as JSON Lines (bad lines reported).
+    None (reported) for a blank file. Lists and lines are read one item at a time, up to TL_MAX_ROWS."""
+    values: list[tuple[int, Any]] | None = None
+    bad: list[int] = []
+    if jsonfiles.starts_like_array(path):
+        values = list(enumerate(jsonfiles.read_array(path, "sentences"), 1))
+    elif path.suffix.lower() == ".json" and path.stat().st_size <= limits.max_json_bytes():
+        try:
+            whole = jsonfiles.load_whole(path)
+            values = [(1, whole)] if isinstance(whole, dict) else None
+        except DataError:  # not one JSON document: read it as JSON Lines
+            values = None
+    if values is None:
+        values, bad = jsonfiles.read_lines(path, "sentences")
+    if bad:
+        report.add_error(
+            f"Line {bad[0]} of {path.name} is not valid JSON ({len(bad)} such lines). "
+            f'Each line must be one object like {{"tokens": [...], "tags": [...]}}.'
+        )
+    elif not values:
+        report.add_error(_EMPTY.format(name=path.name))
+        return None
+    return [(n, r) for n, r in values if isinstance(r, dict)]
 
 
 def _warn_bio(sentences: list[Sentence], path: Path, report: ValidationReport) -> None:
