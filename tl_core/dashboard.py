@@ -74,21 +74,6 @@ def data_file(ws: Workspace, choice: str | None) -> str | None:
     return str(ws.upload_path(choice))
 
 
-def table_columns(path: str | None) -> list[str]:
-    """Column names of a table file (empty for folders, zips, CoNLL)."""
-    if not path:
-        return []
-    from .data import TABLE_EXTS, read_table  # heavy: datasets, pandas
-
-    p = Path(path)
-    if p.is_file() and p.suffix.lower() in TABLE_EXTS:
-        try:
-            return [str(c) for c in read_table(p).columns]
-        except UserError:
-            return []
-    return []
-
-
 def inspect_data(ws: Workspace, task: str, data: DataConfig) -> dict[str, Any]:
     """Validate without loading any model: report, detected columns, preview rows and label counts."""
     from .data import load_task_data  # heavy: datasets

@@ -117,7 +117,8 @@ class DataHandlers:
         info = dashboard.inspect_data(ws, task, data)
         if info["errors"]:
             gr.Warning(f"{len(info['errors'])} blocking problem(s) in the data: see the Data tab.")
-        columns = dashboard.table_columns(data.train_file) if data.train_file else SAMPLE_COLUMNS.get(task, [])
+        # the reader records the file's columns while it parses it: no second read of the upload
+        columns = info["stats"].get("source_columns", []) if data.train_file else SAMPLE_COLUMNS.get(task, [])
         chart_title = "Entities per type" if task == "ner" else "Examples per class"
         out = {
             self.tab.problems: presenters.problems_md(info),
