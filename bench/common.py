@@ -102,34 +102,9 @@ def run_ours(
     wall = time.time() - t0
     if phase != "done":
         raise RuntimeError(f"{name} ended '{phase}': {st.get('error')} (see {run_dir / rf.LOG})")
-    res = rf.read_json(run_dir / rf.RESULTS)
-    metrics, _ = rf.read_metrics(run_dir)
-    out = {
-        "name": name,
-        "kind": "ours",
-        "task": task,
-        "method": method,
-        "overrides": overrides,
-        "wall_s": wall,
-        "accuracy": res["metrics"]["accuracy"],
-        "f1_macro": res["metrics"].get("f1_macro"),
-        "train_s": res["timing"]["train_s"],
-        "total_s_in_process": res["timing"]["total_s"],
-        "bf16": res["bf16"],
-        "params": res["params"],
-        "peak_memory_mb": res["peak_memory_mb"],
-        "artifact_mb": dir_mb(run_dir / rf.MODEL),
-        "phases_s": phases,
-        "steps": res["steps"],
-        "epochs": res["epochs_run"],
-        "n_train": res["data"]["train"],
-        "n_eval": res["data"]["eval"],
-        "loop_step_s": train_step_seconds(metrics),
-        "features": res.get("features"),
-        "load_avg_start": load0,
-        "load_avg_end": load_avg(),
-        "run_dir": str(run_dir),
-    }
+    out = run_record(
+        run_dir, name, wall, overrides=overrides, phases_s=phases, load_avg_start=load0, load_avg_end=load_avg()
+    )
     (run_dir / "bench.json").write_text(json.dumps(out, indent=2, default=str))
     say(f"  -> acc {out['accuracy']:.3f}, wall {wall:.1f}s, train {out['train_s']:.1f}s")
     return out
@@ -148,14 +123,30 @@ def _reuse(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     st, res = rf.read_json(run_dir / rf.STATUS, {}) or {}, rf.read_json(run_dir / rf.RESULTS)
     if st.get("phase") != "done" or not res or not st.get("launched"):
         return None
+    return run_record(
+        run_dir,
+        run_dir.name,
+        st["finished"] - st["launched"],
+        reused=True,
+        phases_s={},
+        load_avg_start=None,
+        load_avg_end=None,
+    )
+
+
+def run_record(run_dir: Path, name: str, wall_s: float, **extra: Any) -> dict[str, Any]:
+    """The bench record of a finished run, from its results.json and metrics.jsonl (one shape for measured and
+    reused runs)."""
+    from tl_core import runfiles as rf
+
+    res = rf.read_json(run_dir / rf.RESULTS)
     metrics, _ = rf.read_metrics(run_dir)
     return {
-        "name": run_dir.name,
+        "name": name,
         "kind": "ours",
         "task": res["task"],
         "method": res["method"],
-        "reused": True,
-        "wall_s": st["finished"] - st["launched"],
+        "wall_s": wall_s,
         "accuracy": res["metrics"]["accuracy"],
         "f1_macro": res["metrics"].get("f1_macro"),
         "train_s": res["timing"]["train_s"],
@@ -164,16 +155,14 @@ def _reuse(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
         "params": res["params"],
         "peak_memory_mb": res["peak_memory_mb"],
         "artifact_mb": dir_mb(run_dir / rf.MODEL),
-        "phases_s": {},
         "steps": res["steps"],
         "epochs": res["epochs_run"],
         "n_train": res["data"]["train"],
         "n_eval": res["data"]["eval"],
         "loop_step_s": train_step_seconds(metrics),
         "features": res.get("features"),
-        "load_avg_start": None,
-        "load_avg_end": None,
         "run_dir": str(run_dir),
+        **extra,
     }
 
 
