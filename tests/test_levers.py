@@ -35,6 +35,7 @@ def test_dynamic_padding_matches_max_length_padding(tmp_path):
     assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_length_grouping_is_used_for_text_and_keeps_eval_order(assets, tmp_path, tl_home):  # noqa: F811
     from tl_core.predict import Predictor
 
@@ -56,6 +57,7 @@ def test_length_grouping_is_used_for_text_and_keeps_eval_order(assets, tmp_path,
         assert row["pred"] == label and abs(row["confidence"] - prob) < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision,expect_bf16", [("bf16", True), ("fp32", False)])
 def test_precision_paths_train(precision, expect_bf16, assets, tmp_path, tl_home):  # noqa: F811
     cfg = tiny_config("text", "full", assets, epochs=6, learning_rate=3e-3, precision=precision)
@@ -204,6 +206,7 @@ def test_pause_points_hold_forward_and_backward_and_leave_results_unchanged(tmp_
         h.remove()
 
 
+@pytest.mark.slow
 def test_looping_predictions_cannot_stall_training_beyond_its_share(tmp_path):
     """Two clients looping predictions keep a pause request on all the time. A simulated training loop (100 pause
     points a step) still pauses at most once a step and at most max_share of any window (window shortened to 1 s
@@ -266,6 +269,7 @@ def test_pause_points_pause_once_per_forward(tmp_path):
     assert 0.04 < took < 0.5 and 0.04 < again < 0.5  # one 0.05 s pause each, not 40 of them (2 s)
 
 
+@pytest.mark.slow
 def test_playground_predictions_request_priority_and_runs_honour_it(assets, tmp_path, tl_home):  # noqa: F811
     from tl_core import dashboard as dash
     from tl_core.cpu_yield import YieldFlag
@@ -284,6 +288,7 @@ def test_playground_predictions_request_priority_and_runs_honour_it(assets, tmp_
     assert pred.config.task == "text"  # everything else passes through
 
 
+@pytest.mark.slow
 def test_profile_steps_writes_a_profile_of_the_real_loop(assets, tmp_path, tl_home):  # noqa: F811
     cfg = tiny_config("text", "full", assets, max_steps=14, profile_steps=2)
     run_dir = runs.create_run(cfg, run_dir=tmp_path / "run")

@@ -14,6 +14,8 @@ from tl_core import runs, train
 from tl_core.__main__ import main as cli
 from tl_core.config import load_preset
 
+pytestmark = pytest.mark.slow  # every test here trains a model or starts a run process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

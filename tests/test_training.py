@@ -16,6 +16,8 @@ from tl_core.predict import Predictor
 
 from .tiny_models import make_tiny_bert, make_tiny_vit
 
+pytestmark = pytest.mark.slow  # every test here trains a model or starts a run process
+
 POS = ["great film", "loved it", "excellent acting", "wonderful story", "amazing food", "perfect service", "best place"]
 NEG = ["awful film", "hated it", "terrible acting", "boring story", "bad food", "poor service", "worst place"]
 
