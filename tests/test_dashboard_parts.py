@@ -397,7 +397,7 @@ def test_the_form_round_trips_a_config(home: Path) -> None:
     assert shown[page.method.train.components["max_length"]]["visible"] is False  # an image run has no tokens
     # the config's own checks refuse what the form cannot hold
     values[page.method.train.components["learning_rate"]] = 5
-    with pytest.raises(ConfigError, match="learning_rate"):
+    with pytest.raises(ConfigError, match="Learning rate must be"):
         form.read_config(page, ws, {c: values[c] if c in values else c.value for c in form.inputs(page)})
 
 

@@ -114,7 +114,7 @@ def stats_rows(stats: dict[str, Any]) -> list[list[str]]:
     rows = [
         ["Source", str(stats.get("source", ""))],
         ["Training examples", str(splits.get("train", 0))],
-        ["Evaluation examples", f"{splits.get('eval', 0)} ({stats.get('eval_source', '')})"],
+        ["Evaluation examples", _eval_examples(splits, stats)],
         ["Classes / tags", str(stats.get("num_labels", 0))],
         ["Empty rows skipped", str(stats.get("empty_rows", 0))],
         ["Duplicates", str(stats.get("duplicates", 0))],
@@ -123,6 +123,15 @@ def stats_rows(stats: dict[str, Any]) -> list[list[str]]:
     if "rows_before_max_rows" in stats:
         rows.insert(2, ["Rows before the row cap", str(stats["rows_before_max_rows"])])
     return rows
+
+
+def _eval_examples(splits: dict[str, Any], stats: dict[str, Any]) -> str:
+    """The evaluation count and where it comes from; a dash while the data cannot be split (a blocking problem
+    above says why), never a bare "0 ()"."""
+    n, source = splits.get("eval", 0), stats.get("eval_source")
+    if not n and not source:
+        return "– (see the problems above)"
+    return f"{n} ({source})" if source else str(n)
 
 
 def column_choices(columns: list[str]) -> list[tuple[str, str]]:
