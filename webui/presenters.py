@@ -185,12 +185,7 @@ def _outcome(phase: str, st: dict[str, Any], results: dict[str, Any], resumable:
         more = " <b>Resume</b> continues from the last complete checkpoint." if resumable else ""
         return f"<div class='tl-error'>{html.escape(str(st['error']))}{more}</div>"
     if phase == "done":
-        key, value = headline(results.get("task", ""), results.get("metrics"))
-        if value is not None:
-            return (
-                f"<div class='tl-ok'>Done: {metric_name(key)} {value:.3f} on the evaluation split. See the "
-                f"<b>Evaluate</b> and <b>Playground</b> tabs.</div>"
-            )
+        return done_html(results, st.get("verdict") or results.get("verdict"))
     if phase == "stopped":
         if st.get("note"):  # a stop the run did not ask for (e.g. the time limit of a shared machine) says why
             return f"<div class='tl-note'>{html.escape(str(st['note']))}</div>"
@@ -198,6 +193,29 @@ def _outcome(phase: str, st: dict[str, Any], results: dict[str, Any], resumable:
             return "<div class='tl-note'>Stopped. <b>Resume</b> continues from the last checkpoint.</div>"
         return "<div class='tl-note'>Stopped before the first checkpoint.</div>"
     return ""
+
+
+def done_html(results: dict[str, Any], verdict: dict[str, Any] | None) -> str:
+    """A finished run's outcome: green only when it clearly beats guessing; amber, with the likely cause and the
+    next step, when it does not (a useless model must not look like a success)."""
+    key, value = headline(results.get("task", ""), results.get("metrics"))
+    score = f"{metric_name(key)} {value:.3f}" if value is not None else "no score"
+    verdict = verdict or {}
+    if verdict.get("level") == "weak":
+        parts = [f"<b>{html.escape(verdict.get('headline') or 'Done, but no better than guessing.')}</b>"]
+        if verdict.get("cause"):
+            parts.append(f"<b>Likely cause:</b> {html.escape(verdict['cause'])}")
+        if verdict.get("next_step"):
+            parts.append(f"<b>Next step:</b> {html.escape(verdict['next_step'])}")
+        parts.append(f"({score} on the evaluation split.)")
+        return f"<div class='tl-note tl-weak'>{'<br>'.join(parts)}</div>"
+    if value is None:
+        return ""
+    judged = f" {html.escape(verdict['headline'])}" if verdict.get("headline") else ""
+    return (
+        f"<div class='tl-ok'>Done: {score} on the evaluation split.{judged} See the <b>Evaluate</b> and "
+        f"<b>Playground</b> tabs.</div>"
+    )
 
 
 def _fmt_s(s: Any) -> str:
