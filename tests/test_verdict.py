@@ -100,3 +100,18 @@ def test_ner_is_judged_on_entity_f1_and_token_accuracy() -> None:
 
 def test_results_without_baselines_are_not_judged() -> None:
     assert verdict.judge({"metrics": {"accuracy": 0.5}}, [])["level"] == "good"
+
+
+# --- presets scale their epochs to the data ------------------------------------------------------------------------
+def test_preset_epochs_scale_up_for_tiny_data_but_user_choices_stay() -> None:
+    from tl_core.config import load_preset
+    from tl_core.epoch_scaling import scale_epochs
+
+    cfg = load_preset("text", "lora")  # 3 epochs, batches of 32
+    scaled, note = scale_epochs(cfg, 48)  # 2 steps per epoch: 6 steps
+    assert scaled.train.epochs == 25 and "48 training examples" in note and "25 epochs (50 steps)" in note
+    assert "train." not in note
+    mine = cfg.with_overrides(["train.epochs=4"])
+    assert scale_epochs(mine, 48) == (mine, None)  # the user's own epochs are kept
+    assert scale_epochs(cfg.with_overrides(["train.max_steps=1"]), 48)[1] is None
+    assert scale_epochs(cfg, 5000) == (cfg, None)  # enough data: the preset as it is

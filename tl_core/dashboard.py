@@ -172,15 +172,20 @@ def show_command(ws: Workspace, cfg: RunConfig) -> str:
 
 
 # --- runs ---------------------------------------------------------------------------------------------------------
-def start_run(ws: Workspace, cfg: RunConfig) -> tuple[Path, int]:
-    """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position)."""
+def start_run(ws: Workspace, cfg: RunConfig, notes: list[str] | None = None) -> tuple[Path, int]:
+    """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position);
+    what the user should know about the run as created (scaled epochs) is appended to ``notes``."""
     ws.check_quota()  # a public deployment's disk quota: refused before any work, saying how to free space
     from .data import load_task_data  # heavy: datasets
+    from .epoch_scaling import scale_epochs, units_per_epoch
 
     scheduler.check_room(cfg.to_dict(), ws.runs_dir)  # public mode: fair-use limits, before anything is made
     check_model(cfg.task, cfg.model, cfg.revision)
     td = load_task_data(cfg.task, cfg.data, work_dir=ws.root / "data_cache", validate_only=True)
     td.report.raise_if_blocking()
+    cfg, note = scale_epochs(cfg, units_per_epoch(cfg, td.train))  # capped at the fair-use epochs
+    if note and notes is not None:
+        notes.append(note)
     run_dir = runs.create_run(cfg, runs_root=ws.runs_dir)
     return run_dir, scheduler.submit(run_dir)
 

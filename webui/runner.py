@@ -86,7 +86,10 @@ def status_card(run_dir: Path, st: dict[str, Any], records: list[dict[str, Any]]
 def launch(page: Page, ws: Workspace, cfg: RunConfig) -> tuple[dict[Any, Any], int]:
     """Create and queue a run (data and model checked first); returns the updates that follow it and its queue
     position (0: started now)."""
-    run_dir, position = dashboard.start_run(ws, cfg)
+    notes: list[str] = []
+    run_dir, position = dashboard.start_run(ws, cfg, notes)
+    for note in notes:  # e.g. the preset's epochs scaled up for a small upload: said, never silent
+        gr.Info(note, duration=15)
     return follow(page, run_dir.name), position
 
 
