@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from tl_core import charts, dashboard, ratelimit, runs, scheduler
+from tl_core import charts, dashboard, eventlog, ratelimit, runs, scheduler
 from tl_core import runfiles as rf
 from tl_core.config import RunConfig
 from tl_core.errors import UserError
@@ -44,6 +44,7 @@ def poll_outputs(page: Page) -> list[Any]:
         page.evaluate.eval_run,
         page.playground.play_run,
         page.runs.export_run,
+        t.events_box,
     ]
 
 
@@ -169,7 +170,8 @@ class Runner:
         final = st.get("phase") in rf.FINAL_PHASES
         out = {
             t.status_box: status_card(run_dir, st, records),
-            t.log_box: dashboard.log_tail(run_dir),
+            t.events_box: eventlog.readable_log(run_dir, records),
+            t.log_box: eventlog.raw_log(run_dir),
             s.timer: gr.Timer(active=not final),
             s.offset: offset,
             s.records: records,
