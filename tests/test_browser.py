@@ -308,7 +308,7 @@ def check_compare(page) -> None:
     page.wait_for_selector("#compare-plot .scatterlayer .trace", timeout=30_000)
     assert page.locator("#compare-plot .scatterlayer .trace").count() >= 2
     diff = page.locator("#diff-table").inner_text()
-    assert "train.epochs" in diff and "data.max_rows" in diff
+    assert "Epochs" in diff and "Row cap" in diff and "train.epochs" not in diff
 
 
 def test_three_tasks_end_to_end_in_chromium(app, browser, tmp_path: Path) -> None:

@@ -431,7 +431,7 @@ def test_presenters_use_the_registry_names() -> None:
     )
     assert table.values.tolist() == [
         ["run-1", "text", "default", "features", "reviews.csv", "macro F1 0.812", "12 s", "done"],
-        ["run-2", "text", "default", "features", "sample", "", "12 s", "queued (#1)"],
+        ["run-2", "text", "default", "features", "bundled sample", "", "12 s", "queued (#1)"],
     ]
     done = presenters.status_html("run-1", {"phase": "done"}, [], results={"task": "text", "metrics": row["metrics"]})
     assert "Done: macro F1 0.812" in done

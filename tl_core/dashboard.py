@@ -223,19 +223,12 @@ def log_tail(run_dir: Path, lines: int = 12) -> str:
 
 
 def config_diff(run_dirs: list[Path]) -> tuple[list[str], list[list[Any]]]:
-    """Settings that differ between runs (one row per key, one column per run)."""
-    flat = []
-    for d in run_dirs:
-        row: dict[str, Any] = {}
-        for k, v in (rf.read_json(d / rf.CONFIG, {}) or {}).items():
-            if isinstance(v, dict):
-                row.update({f"{k}.{kk}": vv for kk, vv in v.items()})
-            else:
-                row[k] = v
-        flat.append(row)
-    keys = sorted(set().union(*flat)) if flat else []
-    differ = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
-    return ["setting"] + [d.name for d in run_dirs], [[k] + [str(f.get(k, "")) for f in flat] for k in differ]
+    """Settings that differ between runs, in user terms (one row per labelled setting, one column per run):
+    "LoRA rank", file names only, "bundled sample" (config_view)."""
+    from .config_view import settings_diff
+
+    configs = [rf.read_json(d / rf.CONFIG, {}) or {} for d in run_dirs]
+    return settings_diff(configs, [d.name for d in run_dirs])
 
 
 # --- a finished run: results, mistakes, predictions -------------------------------------------------------------

@@ -15,7 +15,7 @@ import pandas as pd
 from tl_core import runfiles as rf
 from tl_core.errors import UserError
 from tl_core.methods import METHODS
-from tl_core.registry import TASKS, headline, metric_name, task_title
+from tl_core.registry import METRIC_NAMES, TASKS, headline, metric_name, task_title
 from tl_core.workspace import human_bytes
 
 SAMPLE_NAMES = {"text": "Sentiment reviews", "image": "Handwritten digits", "ner": "News entities"}
@@ -48,7 +48,14 @@ def quick_label(task: str) -> str:
 
 
 def task_text(task: str) -> str:
-    return TASKS[task].description + f"  \nMain metric: **{metric_name(TASKS[task].main_metric)}**."
+    """The task's description and its one headline metric, named as every other screen names it, explained."""
+    return TASKS[task].description + f"  \nMain metric: {metric_help(TASKS[task].main_metric)}"
+
+
+def metric_help(key: str) -> str:
+    """A metric's user name in bold and its one-line explanation (registry.METRIC_NAMES)."""
+    explanation = METRIC_NAMES.get(key, ("", ""))[1]
+    return f"**{metric_name(key)}**" + (f": {explanation}" if explanation else ".")
 
 
 def method_text(method: str) -> str:
@@ -252,7 +259,7 @@ def runs_table(rows: list[dict[str, Any]], positions: dict[str, int | None]) -> 
                 row["task"],
                 row.get("model") or "default",
                 row["method"],
-                Path(row["data"]).name if row.get("data") else "sample",
+                Path(row["data"]).name if row.get("data") else "bundled sample",
                 f"{metric_name(key)} {value:.3f}" if value is not None else "",
                 f"{dur:.0f} s" if isinstance(dur, (int, float)) else "",
                 phase,
@@ -277,7 +284,7 @@ def _name(row: dict[str, Any]) -> str:
 
 # --- evaluation ------------------------------------------------------------------------------------------------
 def metrics_rows(res: dict[str, Any]) -> list[list[Any]]:
-    rows = [[k, round(v, 4)] for k, v in (res.get("metrics") or {}).items() if isinstance(v, (int, float))]
+    rows = [[metric_name(k), round(v, 4)] for k, v in (res.get("metrics") or {}).items() if isinstance(v, (int, float))]
     data, params, timing = res.get("data") or {}, res.get("params") or {}, res.get("timing") or {}
     rows += [
         ["evaluation examples", data.get("eval")],
@@ -285,6 +292,21 @@ def metrics_rows(res: dict[str, Any]) -> list[list[Any]]:
         ["trainable parameters", f"{params.get('trainable', 0):,}"],
         ["training time (s)", round(timing.get("total_s") or 0, 1)],
     ]
+    return rows + baseline_rows(res)
+
+
+def baseline_rows(res: dict[str, Any]) -> list[list[Any]]:
+    """What guessing scores on the same evaluation split, next to the run's own scores."""
+    base = res.get("baselines") or {}
+    if not isinstance(base.get("majority"), (int, float)):
+        return []
+    metric = base.get("metric", "accuracy")
+    if base.get("majority_label") == "O":
+        rows = [[f"baseline: every word outside an entity ({metric}; its entity F1 is 0)", round(base["majority"], 4)]]
+    else:
+        rows = [[f"baseline: always '{base.get('majority_label')}' ({metric})", round(base["majority"], 4)]]
+    if isinstance(base.get("chance"), (int, float)):
+        rows.append([f"baseline: chance, 1 / classes ({metric})", round(base["chance"], 4)])
     return rows
 
 
