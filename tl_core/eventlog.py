@@ -58,11 +58,12 @@ def _phase_lines(run_dir: Path) -> list[tuple[float, str]]:
     except OSError:
         return out
     for line in lines:
+        stamp, _, text = line.partition("  ")
         try:
-            when = time.mktime(time.strptime(line[:19], "%Y-%m-%d %H:%M:%S"))
+            when = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S")) + float(stamp[19:] or 0)
         except ValueError:
             continue
-        out.append((when, line[19:].strip()))
+        out.append((when, text.strip()))
     return out
 
 
@@ -77,9 +78,10 @@ def epoch_lines(records: list[dict[str, Any]], task: str, epochs: float | None) 
         if r.get("phase") != "eval":
             continue
         epoch = r.get("epoch")
-        if isinstance(epoch, (int, float)):
-            of = f"/{epochs:g}" if epochs else ""
-            where = f"Epoch {epoch:.3g}{of}"
+        if isinstance(epoch, (int, float)) and abs(epoch - round(epoch)) < 1e-6:
+            where = f"Epoch {round(epoch)}" + (f"/{epochs:g}" if epochs else "")
+        elif isinstance(epoch, (int, float)):  # a step limit ended training inside an epoch
+            where = f"Evaluation after {epoch:.2g} of an epoch" if epoch < 1 else f"Evaluation at epoch {epoch:.3g}"
         else:
             where = "Evaluation"
         parts = [f"training loss {loss:.2f}"] if loss is not None else []
@@ -100,7 +102,12 @@ def readable_log(run_dir: Path, records: list[dict[str, Any]] | None = None) -> 
     epochs = train.get("epochs") if (train.get("max_steps") or -1) <= 0 else None
     if records is None:
         records = rf.read_metrics(run_dir, 0)[0]
-    events = _phase_lines(run_dir) + epoch_lines(records, cfg.get("task", ""), epochs)
+    steps = (rf.read_json(run_dir / rf.STATUS, {}) or {}).get("max_steps")
+    phases = [
+        (t, f"{text}: {steps} steps" if text == PHASE_WORDS["training"] and steps else text)
+        for t, text in _phase_lines(run_dir)
+    ]  # the trainer enters "training" before it knows its step count; the status has it by now
+    events = phases + epoch_lines(records, cfg.get("task", ""), epochs)
     events.sort(key=lambda e: e[0])
     return "\n".join(f"{time.strftime('%H:%M:%S', time.localtime(t))}  {text}" for t, text in events)
 

@@ -79,7 +79,8 @@ def update_status(run_dir: Path, phase: str, **fields: Any) -> dict[str, Any]:
 
 def _append_event(run_dir: Path, when: float, text: str) -> None:
     """One line of events.log; a full disk or a vanished folder must never fail the status write."""
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+    # milliseconds: the readable log merges these lines with metrics.jsonl's by time, and phases change fast
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) + f".{int(when % 1 * 1000):03d}"
     try:
         with open(Path(run_dir) / EVENTS, "a", encoding="utf-8") as f:
             f.write(f"{stamp}  {' '.join(text.split())}\n")
