@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tl_core import runs, train
 from tl_core import runfiles as rf
+from tl_core import runs, train
 from tl_core.eventlog import readable_log
 
 from .test_training import assets, tiny_config  # noqa: F401 - the module's fixture, reused
