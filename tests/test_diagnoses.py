@@ -155,3 +155,29 @@ def test_no_config_keys_or_flags_in_browser_messages(tmp_path: Path) -> None:
     assert len(messages) == 7
     for msg in messages:
         assert not CLI_WORDS.search(msg), msg
+
+
+def test_handler_shows_the_message_only_and_logs_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    import gradio as gr
+
+    from webui.handler import handler
+
+    @handler
+    def start(values):
+        raise ConfigError("Epochs must be more than 0 (got 0).", cli_hint="train.epochs")
+
+    with caplog.at_level("INFO", logger="tl_dashboard"), pytest.raises(gr.Error) as err:
+        start({})
+    assert err.value.message == "Epochs must be more than 0 (got 0)."
+    (record,) = [r for r in caplog.records if r.name == "tl_dashboard"]
+    assert record.exc_info is None and "\n" not in record.getMessage() and "train.epochs" in record.getMessage()
+
+
+def test_cli_prints_the_hint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from tl_core.__main__ import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: text\nmethod: lora\ntrain:\n  epochs: 0\n")
+    assert main(["train", "--preset", str(bad), "--no-wait"]) == 2
+    err = capsys.readouterr().err
+    assert "Epochs must be more than 0" in err and "train.epochs" in err
