@@ -6,17 +6,17 @@ names and the headline metric come from tl_core.registry, the one table of them.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tl_core import runfiles as rf
 from tl_core.errors import UserError
 from tl_core.methods import METHODS
 from tl_core.registry import METRIC_NAMES, TASKS, headline, metric_name, task_title
 from tl_core.workspace import human_bytes
+
+from .run_status import PHASE_LABELS, _fmt_s, _outcome, done_html, status_html  # noqa: F401 - re-exported
 
 SAMPLE_NAMES = {"text": "Sentiment reviews", "image": "Handwritten digits", "ner": "News entities"}
 METHOD_WHEN = {
@@ -26,17 +26,6 @@ METHOD_WHEN = {
     "fine-tuning, and the saved adapter is tiny.",
     "full": "**When:** thousands of examples, or data unlike the pretraining domain (special jargon, medical "
     "images). Best accuracy, slowest, most memory.",
-}
-PHASE_LABELS = {
-    "queued": "Waiting in the queue",
-    "loading": "Loading data and model",
-    "preparing features": "Computing features (once)",
-    "training": "Training",
-    "evaluating": "Evaluating",
-    "saving": "Saving the model",
-    "done": "Finished",
-    "failed": "Failed",
-    "stopped": "Stopped",
 }
 TRUE_VS_PRED = "true \\ predicted"
 RUNS_HEADERS = ["run", "task", "model", "method", "data", "metric", "duration", "status"]
@@ -146,92 +135,6 @@ def column_choices(columns: list[str]) -> list[tuple[str, str]]:
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
-def status_html(
-    run: str | None,
-    st: dict[str, Any] | None,
-    records: list[dict[str, Any]] | None = None,
-    position: int | None = None,
-    results: dict[str, Any] | None = None,
-    resumable: bool = False,
-) -> str:
-    """A compact status card: phase, progress bar, ETA, throughput, memory, and the outcome once final."""
-    if run is None or not st:
-        return (
-            "<div class='tl-status tl-idle'><b>No run yet.</b> Choose a task, data and method, then press "
-            "<b>Start training</b>, or use a <b>Try it with sample data</b> button on the first tab.</div>"
-        )
-    phase = st.get("phase", "queued")
-    progress = 1.0 if phase == "done" else float(st.get("progress") or 0.0)
-    train = [r for r in (records or []) if r.get("phase") == "train"]
-    sps = train[-1].get("samples_per_second") if train else None
-    mem = (results or {}).get("peak_memory_mb")
-    label = PHASE_LABELS.get(phase, phase)
-    if phase == "queued" and position:
-        label += f" · position {position} (another run is using the accelerator)"
-    cells = [
-        ("Phase", label),
-        ("Progress", f"{progress * 100:.0f}%"),
-        ("ETA", _fmt_s(st.get("eta_s")) if phase not in rf.FINAL_PHASES else "–"),
-        ("Samples/s", f"{sps:.0f}" if isinstance(sps, (int, float)) else "–"),
-        ("Peak memory", f"{mem:.0f} MB" if isinstance(mem, (int, float)) else "–"),
-        ("Step", f"{st.get('max_steps') if phase == 'done' else st.get('step', '–')} / {st.get('max_steps', '–')}"),
-    ]
-    body = "".join(f"<div class='tl-cell'><span>{k}</span><b>{html.escape(str(v))}</b></div>" for k, v in cells)
-    bar = (
-        f"<div class='tl-bar'><div class='tl-fill tl-{phase.replace(' ', '-')}' style='width:{progress * 100:.1f}%'>"
-        f"</div></div>"
-    )
-    return (
-        f"<div class='tl-status'><div class='tl-run'>{html.escape(run)}</div>{bar}"
-        f"<div class='tl-grid'>{body}</div>{_outcome(phase, st, results or {}, resumable)}</div>"
-    )
-
-
-def _outcome(phase: str, st: dict[str, Any], results: dict[str, Any], resumable: bool) -> str:
-    if phase == "failed" and st.get("error"):
-        more = " <b>Resume</b> continues from the last complete checkpoint." if resumable else ""
-        return f"<div class='tl-error'>{html.escape(str(st['error']))}{more}</div>"
-    if phase == "done":
-        return done_html(results, st.get("verdict") or results.get("verdict"))
-    if phase == "stopped":
-        if st.get("note"):  # a stop the run did not ask for (e.g. the time limit of a shared machine) says why
-            return f"<div class='tl-note'>{html.escape(str(st['note']))}</div>"
-        if resumable:
-            return "<div class='tl-note'>Stopped. <b>Resume</b> continues from the last checkpoint.</div>"
-        return "<div class='tl-note'>Stopped before the first checkpoint.</div>"
-    return ""
-
-
-def done_html(results: dict[str, Any], verdict: dict[str, Any] | None) -> str:
-    """A finished run's outcome: green only when it clearly beats guessing; amber, with the likely cause and the
-    next step, when it does not (a useless model must not look like a success)."""
-    key, value = headline(results.get("task", ""), results.get("metrics"))
-    score = f"{metric_name(key)} {value:.3f}" if value is not None else "no score"
-    verdict = verdict or {}
-    if verdict.get("level") == "weak":
-        parts = [f"<b>{html.escape(verdict.get('headline') or 'Done, but no better than guessing.')}</b>"]
-        if verdict.get("cause"):
-            parts.append(f"<b>Likely cause:</b> {html.escape(verdict['cause'])}")
-        if verdict.get("next_step"):
-            parts.append(f"<b>Next step:</b> {html.escape(verdict['next_step'])}")
-        parts.append(f"({score} on the evaluation split.)")
-        return f"<div class='tl-note tl-weak'>{'<br>'.join(parts)}</div>"
-    if value is None:
-        return ""
-    judged = f" {html.escape(verdict['headline'])}" if verdict.get("headline") else ""
-    return (
-        f"<div class='tl-ok'>Done: {score} on the evaluation split.{judged} See the <b>Evaluate</b> and "
-        f"<b>Playground</b> tabs.</div>"
-    )
-
-
-def _fmt_s(s: Any) -> str:
-    if not isinstance(s, (int, float)):
-        return "–"
-    s = int(s)
-    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
 def run_label(row: dict[str, Any]) -> str:
     """A run as a picker shows it: name, phase and headline score."""
     key, value = headline(row["task"], row.get("metrics"))
