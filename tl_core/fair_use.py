@@ -170,8 +170,8 @@ def local_model_refused() -> ModelError:
     return ModelError(
         "Model folders on the server cannot be used on this shared machine. Choose a bundled model "
         "(bundled:minilm for text and NER, bundled:efficientnet-lite0 for images) or a Hugging Face Hub id such as "
-        "distilbert-base-uncased. (A private deployment accepts model folders.)",
-        cli_hint="a private deployment leaves TL_PUBLIC unset and runs outside Spaces",
+        "distilbert-base-uncased. (A private deployment accepts model folders: its owner leaves TL_PUBLIC unset "
+        "and runs it outside Spaces.)"
     )
 
 

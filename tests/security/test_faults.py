@@ -202,8 +202,9 @@ def test_resumable_says_why_for_each_kind_of_run(tmp_path):
 
 def test_save_steps_cannot_be_combined_with_early_stopping():
     raw = {"task": "text", "method": "full", "train": {"save_steps": 5, "early_stopping_patience": 2}}
-    with pytest.raises(ConfigError, match="save_steps"):
+    with pytest.raises(ConfigError, match="Saving every N steps cannot be combined with early stopping") as err:
         RunConfig.from_dict(raw)
+    assert "train.save_steps" in err.value.cli_hint
     raw["train"]["early_stopping_patience"] = 0
     assert RunConfig.from_dict(raw).train.save_steps == 5
 
