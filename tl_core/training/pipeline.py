@@ -108,4 +108,4 @@ def plain_error(err: Exception) -> str:
             "The device ran out of memory. Lower the batch size or the max length / image size, "
             "or use LoRA or feature extraction."
         )
-    return f"Training stopped with an unexpected error ({text[:500]}). The full trace is in train.log."
+    return f"Training stopped with an unexpected error ({text[:500]}). The full trace is in the raw log (Train tab)."
