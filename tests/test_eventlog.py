@@ -47,7 +47,7 @@ def test_readable_log_says_what_happened_in_order(tmp_path: Path) -> None:
     text = eventlog.readable_log(_run(tmp_path))
     lines = [line[10:] for line in text.splitlines()]  # without the "HH:MM:SS  " time
     assert lines == [
-        "Waiting for the accelerator",
+        "Queued",
         "Loading the data and the model",
         "Training started: 18 steps",
         "Epoch 1/3: training loss 0.41, evaluation macro F1 0.850, accuracy 0.861",

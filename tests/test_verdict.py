@@ -65,7 +65,7 @@ def test_better_than_chance_but_not_majority_is_weak() -> None:
 def test_cause_too_few_steps() -> None:
     v = verdict.judge(_results(0.5, steps=6), _train([0.7, 0.69]))
     assert "only 6 optimizer steps" in v["cause"]
-    assert "more epochs (about 25)" in v["next_step"] and "feature extraction" in v["next_step"]
+    assert "more epochs (about 15)" in v["next_step"] and "feature extraction" in v["next_step"]
     feat = verdict.judge(_results(0.5, steps=6, method="features"), [])
     assert "feature extraction" not in feat["next_step"]
 
@@ -109,7 +109,7 @@ def test_preset_epochs_scale_up_for_tiny_data_but_user_choices_stay() -> None:
 
     cfg = load_preset("text", "lora")  # 3 epochs, batches of 32
     scaled, note = scale_epochs(cfg, 48)  # 2 steps per epoch: 6 steps
-    assert scaled.train.epochs == 25 and "48 training examples" in note and "25 epochs (50 steps)" in note
+    assert scaled.train.epochs == 15 and "48 training examples" in note and "15 epochs (30 steps)" in note
     assert "train." not in note
     mine = cfg.with_overrides(["train.epochs=4"])
     assert scale_epochs(mine, 48) == (mine, None)  # the user's own epochs are kept

@@ -21,7 +21,7 @@ from typing import Any
 from . import runfiles as rf
 
 PHASE_WORDS = {
-    "queued": "Waiting for the accelerator",
+    "queued": "Queued",
     "loading": "Loading the data and the model",
     "preparing features": "Data and model loaded; computing the frozen model's features (once)",
     "training": "Training started",

@@ -22,7 +22,8 @@ from typing import Any
 
 from .stats import clearly_above, wilson_interval
 
-MIN_STEPS = 50  # fewer optimizer steps than this rarely move a pretrained model far from its random new head
+MIN_STEPS = 30  # fewer optimizer steps than this rarely move a pretrained model far from its random new head;
+# the bundled samples get 30 or more from their presets, so only smaller uploads are scaled (epoch_scaling.py)
 FLAT_LOSS = 0.9  # the loss "fell" when its last value is below this share of its first
 OVERFIT_RISE = 1.05  # the evaluation loss "rose" when its last value is this much above its best
 
