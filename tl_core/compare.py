@@ -83,19 +83,19 @@ def method_configs(
 def check_room(configs: list[RunConfig], runs_root: Path) -> None:
     """Public mode: refuse, before anything is created, a comparison that would not fit in the workspace's share
     of the queue (one training and TL_MAX_QUEUED_PER_WORKSPACE waiting), or whose runs are too long."""
-    for cfg in configs:
-        scheduler.check_room(cfg.to_dict(), runs_root)  # epochs and steps, and room for one
     waiting = fair_use.active_limit(settings.MAX_QUEUED_PER_WORKSPACE)
-    if waiting is None:
-        return
-    allowed = 1 + int(waiting)
-    load = sum(1 for row in runs.list_runs(runs_root) if row["phase"] not in rf.FINAL_PHASES)
-    if load + len(configs) > allowed:
-        raise fair_use.LimitError(
-            f"Comparing {len(configs)} methods queues {len(configs)} runs, and you already have {load} training or "
-            f"waiting; each workspace may have {allowed} at a time (one training, {int(waiting)} waiting). Compare "
-            "fewer methods, or wait until your runs finish. " + fair_use.raise_hint(settings.MAX_QUEUED_PER_WORKSPACE)
-        )
+    if waiting is not None:
+        allowed, n = 1 + int(waiting), len(configs)
+        load = sum(1 for row in runs.list_runs(runs_root) if row["phase"] not in rf.FINAL_PHASES)
+        if load + n > allowed:
+            s = "s" if n > 1 else ""
+            raise fair_use.LimitError(
+                f"Comparing {n} method{s} queues {n} run{s}, and you already have {load} training or waiting; each "
+                f"workspace may have {allowed} at a time (one training, {int(waiting)} waiting). Compare fewer "
+                "methods, or wait until your runs finish. " + fair_use.raise_hint(settings.MAX_QUEUED_PER_WORKSPACE)
+            )
+    for cfg in configs:
+        scheduler.check_room(cfg.to_dict(), runs_root)  # epochs and steps (room: checked above, for all of them)
 
 
 def submit(configs: list[RunConfig], runs_root: Path, start: Callable[..., Any] | None = None) -> list[Path]:
@@ -213,6 +213,13 @@ def _fmt(value: Any, spec: str, unit: str = "") -> str:
     return f"{value:{spec}}{unit}" if isinstance(value, (int, float)) else "-"
 
 
+def size_text(mb: float | None) -> str:
+    """A model's size in words: LoRA adapters are a few hundred KB, so MB alone would read "0.0 MB"."""
+    if not isinstance(mb, (int, float)):
+        return "-"
+    return f"{mb * 1024:.0f} KB" if mb < 1 else f"{mb:.1f} MB"
+
+
 def metric_cell(r: dict[str, Any]) -> str:
     """``0.912 (0.87-0.94)``: the score and its 95% interval."""
     m = r["metric"]
@@ -233,7 +240,7 @@ def table_lines(comparison: dict[str, Any]) -> list[str]:
             _fmt(r["wall_s"], ".0f", " s"),
             _fmt(r["peak_memory_mb"], ".0f", " MB"),
             _fmt(r["trainable_params"], ",d"),
-            _fmt(r["artifact_mb"], ".1f", " MB"),
+            size_text(r["artifact_mb"]),
         ]
         for r in comparison["rows"]
     ]
@@ -296,7 +303,7 @@ def figure(comparison: dict[str, Any]) -> Any:
             marker_color=[colour.get(r["method"], charts.ACCENT) for r in rows],
             text=[f"{v:.3f}" for v in values],
             textposition="inside",
-            hovertext=[f"{_fmt(r['wall_s'], '.0f', ' s')} · {_fmt(r['artifact_mb'], '.1f', ' MB')}" for r in rows],
+            hovertext=[f"{_fmt(r['wall_s'], '.0f', ' s')} · {size_text(r['artifact_mb'])}" for r in rows],
             showlegend=False,
         )
     )
