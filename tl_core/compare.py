@@ -52,10 +52,12 @@ def method_configs(
     overrides: Iterable[str] = (),
     train: dict[str, Any] | None = None,
     presets_dir: str | Path | None = None,
+    name: str | None = None,
 ) -> list[RunConfig]:
     """One RunConfig per method: its preset, with the shared ``data`` settings, ``model`` and ``train`` values
     (SHARED_TRAIN only). ``overrides`` are ``key=value`` for every method, or ``METHOD:key=value`` for one
-    (``lora:method_params.r=4``): a test limits steps with ``train.max_steps=2``."""
+    (``lora:method_params.r=4``): a test limits steps with ``train.max_steps=2``. ``name`` labels the runs
+    ("<name> (lora)"); without it run lists show the run folder's name, which says task, method and time."""
     order = order_methods(methods)
     configs = []
     for method in order:
@@ -63,7 +65,7 @@ def method_configs(
         raw["data"].update(data or {})
         raw["model"] = model or raw["model"]
         raw["train"].update({k: v for k, v in (train or {}).items() if k in SHARED_TRAIN and v not in (None, "")})
-        raw["name"] = f"compare-{method}"
+        raw["name"] = f"{name} ({method})" if name else None
         mine = []
         for item in overrides:
             scope, sep, rest = item.partition(":")
