@@ -255,3 +255,28 @@ def test_cli_compares_three_methods_and_the_second_comparison_hits_the_cache(tin
     results = rf.read_json(Path(second["rows"][0]["run_dir"]) / rf.RESULTS)
     assert results["features"]["cache_hit"] == {"train": True, "eval": True}
     assert Path(results["features"]["cache_dir"]) == home.resolve() / "feature_cache"
+
+
+def test_deleting_a_run_frees_the_features_no_other_run_of_the_workspace_uses(tl_home, monkeypatch) -> None:
+    from tl_core import dashboard
+    from tl_core.workspace import Workspace
+
+    monkeypatch.delenv("TL_FEATURE_CACHE", raising=False)
+    ws = Workspace.open("w" * 32)
+    cache = paths.feature_cache(ws.runs_dir / "any-run")
+    assert cache == ws.root / "feature_cache"  # inside the workspace: its quota and cleanup include it
+    cache.mkdir()
+    for name, keys in (("r1", ["train-aaa", "eval-aaa"]), ("r2", ["train-aaa", "eval-bbb"])):
+        run = ws.runs_dir / name
+        run.mkdir()
+        (run / rf.CONFIG).write_text("{}")
+        rf.update_status(run, "done")
+        rf.write_json(run / rf.RESULTS, {"features": {"cache_keys": dict(zip(("train", "eval"), keys))}})
+        for key in keys:
+            (cache / f"{key}.safetensors").write_bytes(b"x" * 1000)
+    used = ws.usage_bytes()
+    assert used >= 3000
+    dashboard.delete_run(ws, "r1")
+    assert sorted(p.name for p in cache.iterdir()) == ["eval-bbb.safetensors", "train-aaa.safetensors"]
+    dashboard.delete_run(ws, "r2")
+    assert not list(cache.iterdir()) and ws.usage_bytes() < used - 3000
