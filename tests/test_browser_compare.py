@@ -4,17 +4,18 @@ Text sample, a tiny local BERT (typed into the model picker) and 40 training row
 subprocesses finish in about a minute: the Method tab's Compare button queues features, LoRA and full
 fine-tuning; the table shows the first answer while the others still wait or train, then every row and a
 recommendation; the chart draws a bar per method; a row's click opens its run in Evaluate (Playground and export
-set to it). No server path or workspace id appears on the page.
+set to it); a reloaded page shows the comparison again. No server path or workspace id appears on the page.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 # app and browser are pytest fixtures: imported to be found by name (the same app start and Chromium flags)
-from tests.test_browser import CHROMIUM, app, browser, cell, open_tab, set_number  # noqa: F401
+from tests.test_browser import CHROMIUM, app, browser, cell, open_tab, set_number, shot  # noqa: F401
 from tests.tiny_models import make_tiny_bert
 
 pytestmark = [
@@ -85,6 +86,7 @@ def test_compare_button_fills_the_table_and_a_row_opens_its_run(app, browser, tm
     for words in ("Feature extraction", "LoRA", "Full fine-tuning", "macro F1"):
         assert words in table_text
     runs_dir = next((home / "sessions").iterdir()) / "runs"
+    shot(page, "3-method-compare")
     body = page.locator("body").inner_text()
     assert str(home) not in body and runs_dir.parent.name not in body  # no server path, no workspace id
 
@@ -102,5 +104,17 @@ def test_compare_button_fills_the_table_and_a_row_opens_its_run(app, browser, tm
     page.locator("#metrics-table").get_by_text("accuracy", exact=True).first.wait_for(timeout=30_000)
     open_tab(page, "Playground")
     assert run_name in page.locator("#play-run input").input_value()
+
+    # the features came from (and went into) the workspace's own cache
+    features_run = next(runs_dir.glob("*-text-features-*"))
+    cache_dir = json.loads((features_run / "results.json").read_text())["features"]["cache_dir"]
+    assert Path(cache_dir) == runs_dir.parent / "feature_cache"
+
+    # a reloaded page finds the comparison again
+    page.reload()
+    page.wait_for_selector("#quick-text", timeout=30_000)
+    open_tab(page, "Method & settings")
+    page.wait_for_function(f"document.querySelectorAll('{ROWS}').length >= 4", timeout=30_000)
+    assert status_cells(page) == ["done", "done", "done"]
     assert not errors, errors
     ctx.close()

@@ -23,8 +23,8 @@ from .. import form, presenters, runner
 from ..handler import handler, workspace
 from ..state import Page
 
-HEADERS = ["method", "score (95% interval)", "training time", "peak memory", "trained parameters", "model size"]
-HEADERS += ["status", "run"]
+LATEST = "latest_comparison.json"  # in the workspace folder: the run names of its latest comparison
+HEADERS = ["method", "score (95% interval)", "time", "peak memory", "trained params", "model size", "status", "run"]
 INTRO = (
     "#### Compare methods on this data\nTrains each chosen method with its preset settings on the same data and "
     "split (the Data tab's), one after another, cheapest first: the first answer arrives in seconds and the table "
@@ -54,7 +54,7 @@ def build() -> CompareBox:
                 elem_id="method-compare-methods",
                 scale=3,
             )
-            start_btn = gr.Button("Compare methods", elem_id="method-compare-btn", scale=1)
+            start_btn = gr.Button("Compare methods", variant="primary", elem_id="method-compare-btn", scale=1)
         summary = gr.Markdown(elem_id="method-compare-summary")
         table = gr.Dataframe(
             headers=HEADERS,
@@ -76,15 +76,14 @@ def _status(r: dict[str, Any]) -> str:
 
 
 def table(comparison: dict[str, Any]) -> pd.DataFrame:
-    name = comparison["metric"]["name"]
+    """One row per method; the score column is named after the task's headline metric, in user terms."""
     rows = []
     for r in comparison["rows"]:
-        score = compare.metric_cell(r)
         wall, mem, params = r["wall_s"], r["peak_memory_mb"], r["trainable_params"]
         rows.append(
             [
                 title(r["method"]),
-                f"{name} {score}" if score != "-" else "-",
+                compare.metric_cell(r),
                 f"{wall:.0f} s" if isinstance(wall, (int, float)) else "-",
                 f"{mem:,.0f} MB" if isinstance(mem, (int, float)) else "-",
                 f"{params:,}" if isinstance(params, int) else "-",
@@ -93,7 +92,8 @@ def table(comparison: dict[str, Any]) -> pd.DataFrame:
                 r["run"],  # the run's name only: never its folder on the server
             ]
         )
-    return pd.DataFrame(rows, columns=HEADERS)
+    headers = [f"{comparison['metric']['name'] or 'score'} (95% interval)", *HEADERS[2:]]
+    return pd.DataFrame(rows, columns=[HEADERS[0], *headers])
 
 
 def summary(comparison: dict[str, Any]) -> str:
@@ -141,8 +141,20 @@ class CompareHandlers:
         data, train = asdict(cfg.data), asdict(cfg.train)
         configs = compare.method_configs(cfg.task, chosen, data, cfg.model, train=train, name=cfg.name)
         names = [d.name for d in compare.start_in_workspace(ws, configs)]
+        rf.write_json(ws.root / LATEST, {"runs": names})  # a reloaded page finds the comparison again
         gr.Info(f"Comparing {len(names)} methods: they train one after another, cheapest first.")
         return {**self._show(ws, names), self.box.runs: names}
+
+    @handler
+    def restore(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        """A tab was opened: a page that shows no comparison (e.g. reloaded) shows the workspace's latest one."""
+        if values[self.box.runs]:
+            return {}
+        ws = workspace(self.s, values)
+        names = (rf.read_json(ws.root / LATEST, {}) or {}).get("runs") or []
+        if not isinstance(names, list) or not names:
+            return {}
+        return {**self._show(ws, [str(n) for n in names]), self.box.runs: names}
 
     @handler
     def poll(self, values: dict[Any, Any]) -> dict[Any, Any]:
@@ -192,3 +204,4 @@ def wire(page: Page) -> None:
         h.poll, {sid, box.runs}, shown, api_name="compare_poll", concurrency_limit=None, show_progress="hidden"
     )
     box.table.select(h.open_run, {sid, box.runs}, h.open_outputs(), api_name="compare_open_run")
+    page.tabs.select(h.restore, {sid, box.runs}, [*shown, box.runs], api_name="compare_restore", show_progress="hidden")
