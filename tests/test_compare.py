@@ -280,3 +280,21 @@ def test_deleting_a_run_frees_the_features_no_other_run_of_the_workspace_uses(tl
     assert sorted(p.name for p in cache.iterdir()) == ["eval-bbb.safetensors", "train-aaa.safetensors"]
     dashboard.delete_run(ws, "r2")
     assert not list(cache.iterdir()) and ws.usage_bytes() < used - 3000
+
+
+def test_runs_on_different_splits_are_not_compared(tmp_path: Path) -> None:
+    dirs = []
+    for method, digest, score in (("features", "aaa", 0.9), ("full", "bbb", 0.8)):
+        run = tmp_path / method
+        run.mkdir()
+        (run / rf.CONFIG).write_text(json.dumps({"task": "text", "method": method}))
+        rf.update_status(run, "done")
+        report = {"per_class": [{"label": "a", "support": 10}, {"label": "b", "support": 10}]}
+        results = {"metrics": {"f1_macro": score}, "data": {"eval": 20, "hash": digest}, "report": report}
+        rf.write_json(run / rf.RESULTS, results)
+        dirs.append(run)
+    comparison = compare.summarize(dirs)
+    assert comparison["same_split"] is False and comparison["finished"]
+    assert comparison["recommendation"]["method"] is None
+    assert "did not train on the same split" in comparison["recommendation"]["reason"]
+    assert compare.table_lines(comparison)[0].startswith("method")

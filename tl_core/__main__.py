@@ -142,6 +142,9 @@ def cmd_compare(ns: argparse.Namespace) -> int:
             f"error: {r['method']} {r['phase']}: {r.get('error') or 'see its train.log'} ({r['run_dir']})",
             file=sys.stderr,
         )
+    if comparison["same_split"] is False:
+        print("error: the runs did not use the same split (data hashes differ); see comparison.json.", file=sys.stderr)
+        return 1
     return 1 if failed else 0
 
 
