@@ -192,16 +192,12 @@ def summarize(run_dirs: list[Path]) -> dict[str, Any]:
         "finished": finished,
         "recommendation": recommend(rows, baseline) if finished else None,
     }
-    if len(hashes) > 1:  # cannot happen with one data config; said loudly rather than compared silently
+    if len(hashes) > 1:  # one data config gives one hash; a per-method data override could break it: say so
         out["recommendation"] = {
             "method": None,
             "reason": "The runs did not train on the same split (their data hashes differ): they cannot be compared.",
         }
     return out
-
-
-def all_done(comparison: dict[str, Any]) -> bool:
-    return comparison["finished"] and all(r["phase"] == "done" for r in comparison["rows"])
 
 
 def write(out_dir: Path, comparison: dict[str, Any]) -> Path:
