@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from tl_core import compare, ratelimit, runs
+from tl_core import compare, ratelimit, runs, scheduler
 from tl_core import runfiles as rf
 from tl_core.compare_verdict import title
 from tl_core.errors import UserError
@@ -161,8 +161,6 @@ class CompareHandlers:
         ws = workspace(self.s, values)
         if not ratelimit.allowed("poll", ws.id):
             return {}
-        from tl_core import scheduler
-
         scheduler.dispatch()  # the next method starts as soon as the one before finishes
         return self._show(ws, values[self.box.runs])
 
