@@ -62,6 +62,8 @@ def build() -> CompareBox:
             interactive=False,
             wrap=True,
             show_row_numbers=False,
+            # room for the short words ("status", "time"): auto widths broke them over two lines
+            column_widths=["15%", "16%", "7%", "9%", "10%", "9%", "9%", "25%"],
             elem_id="method-compare-table",
         )
         chart = gr.Plot(show_label=False, elem_id="method-compare-chart")
