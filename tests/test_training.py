@@ -285,7 +285,8 @@ def test_cached_features_equal_recomputed(assets, tmp_path, tl_home):
     cfg = tiny_config("text", "features", assets, precision="fp32")
     run_dir = runs.create_run(cfg, run_dir=tmp_path / "run")
     assert train.run(run_dir) == 0
-    cached = [load_file(str(p)) for p in (run_dir / "feature_cache").glob("eval-*.safetensors")]
+    cache = Path(rf.read_json(run_dir / rf.RESULTS)["features"]["cache_dir"])  # shared: TL_HOME/feature_cache
+    cached = [load_file(str(p)) for p in cache.glob("eval-*.safetensors")]
     assert len(cached) == 1
     assert rf.read_json(run_dir / rf.RESULTS)["features"]["pooling"] == "cls"  # not a sentence-transformers model
     predictor = Predictor.from_run(run_dir)
@@ -311,7 +312,7 @@ def test_stop_request_during_loading_or_feature_extraction_is_honoured(assets, t
     assert train.run(run_dir) == 0
     status = rf.read_json(run_dir / rf.STATUS)
     assert status["phase"] == "stopped" and not (run_dir / rf.RESULTS).exists()
-    assert not list((run_dir / "feature_cache").glob("*.safetensors"))  # no half-written cache
+    assert not list((tl_home / "feature_cache").glob("*.safetensors"))  # no half-written cache
 
 
 def test_logging_steps_auto_gives_a_curve_for_short_runs():

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tl_core train|runs|predict`` (see README)."""
+"""Command line: ``python -m tl_core train|runs|predict|export|compare`` (see README)."""
 
 from __future__ import annotations
 
@@ -119,6 +119,36 @@ def cmd_export(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(ns: argparse.Namespace) -> int:
+    """One run per method on the same split, queued cheapest first; the table grows as runs finish."""
+    from . import compare
+
+    out = Path(ns.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data = {}
+    if ns.data:
+        data["train_file"] = str(Path(ns.data).resolve())
+    if ns.eval_data:
+        data["eval_file"] = str(Path(ns.eval_data).resolve())
+    configs = compare.method_configs(ns.task, ns.methods.split(","), data, ns.model, ns.set or [])
+    run_dirs = compare.submit(configs, ns.runs_root or out / "runs")
+    print(f"Comparing {', '.join(c.method for c in configs)} (queued cheapest first); runs in {run_dirs[0].parent}")
+    comparison = compare.follow(run_dirs, out)
+    rec = comparison["recommendation"] or {}
+    print(f"Recommendation: {rec.get('reason')}")
+    print(f"Wrote {out / compare.COMPARISON}")
+    failed = [r for r in comparison["rows"] if r["phase"] != "done"]
+    for r in failed:
+        print(
+            f"error: {r['method']} {r['phase']}: {r.get('error') or 'see its train.log'} ({r['run_dir']})",
+            file=sys.stderr,
+        )
+    if comparison["same_split"] is False:
+        print("error: the runs did not use the same split (data hashes differ); see comparison.json.", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer learning from the command line.")
     parser.add_argument("--runs-root", type=Path, default=None, help="folder holding runs (default: $TL_HOME/runs)")
@@ -145,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("input", help="a text, an image path, or a file/folder/zip to score in batch (CSV out)")
     pr.add_argument("--column", help="text column of a batch file (default: detected)")
     pr.set_defaults(func=cmd_predict)
+
+    co = sub.add_parser("compare", help="train several methods on the same split and compare them in one table")
+    co.add_argument("--task", required=True, choices=["text", "image", "ner"])
+    co.add_argument("--data", help="training data file/folder/zip (default: the bundled sample)")
+    co.add_argument("--eval-data", help="separate evaluation data (default: a split of --data)")
+    co.add_argument("--model", help="Hub id, local folder or bundled:<name> (default: the presets' model)")
+    co.add_argument("--methods", default="features,lora,full", help="comma-separated, run cheapest first")
+    co.add_argument("--out", required=True, help="folder for comparison.json (and the runs, unless --runs-root)")
+    co.add_argument("--set", action="append", metavar="[METHOD:]KEY=VALUE", help="override for every method or one")
+    co.set_defaults(func=cmd_compare)
 
     ex = sub.add_parser("export", help="write a finished run as a portable model folder (and/or a demo app)")
     ex.add_argument("run_dir")

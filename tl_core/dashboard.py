@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import feature_cache, paths, runs, scheduler
 from . import runfiles as rf
-from . import runs, scheduler
 from .config import DataConfig, RunConfig, load_preset
 from .errors import ConfigError, DataError, UserError
 from .methods import METHODS
@@ -208,6 +208,9 @@ def delete_run(ws: Workspace, name: str) -> None:
     trash = run_dir.with_name(f".deleting-{run_dir.name}")
     os.replace(run_dir, trash)  # at once: the run leaves every list before its files are gone
     shutil.rmtree(trash, ignore_errors=True)
+    cache = paths.feature_cache(run_dir)
+    if cache == ws.root / paths.FEATURE_CACHE_DIR:  # the workspace's own cache only, never a shared TL_FEATURE_CACHE
+        feature_cache.prune_unused(cache, ws.runs_dir)  # features no remaining run uses go with their last user
 
 
 def log_tail(run_dir: Path, lines: int = 12) -> str:

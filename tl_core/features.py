@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -80,9 +81,15 @@ def cached_extract(
         return load_file(str(path)), True
     tensors = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
+    # Shared by every run of a workspace (paths.feature_cache): each writer has its own temporary name (pid and
+    # random part: ranks, runs, machines on shared storage), and the rename is atomic, so a reader sees either no
+    # file or a complete one; two runs computing the same key at once both write identical features.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    try:
+        save_file(tensors, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return tensors, False
 
 

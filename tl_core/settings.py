@@ -30,7 +30,10 @@ HOME = Setting(
 MAX_UPLOAD = Setting("TL_MAX_UPLOAD", "500mb", "Largest file the page accepts in one upload (gradio size string).")
 SLOT = Setting("TL_SLOT", "", "'gpu' forces the GPU queue slot; by default it is chosen from the hardware.")
 FEATURE_CACHE = Setting(
-    "TL_FEATURE_CACHE", "", "Folder for cached frozen-backbone features; empty = each run's own feature_cache/."
+    "TL_FEATURE_CACHE",
+    "",
+    "Folder for cached frozen-backbone features, shared by every run; empty = one per workspace "
+    "(sessions/<id>/feature_cache, counted in its quota) and TL_HOME/feature_cache for command-line runs.",
 )
 TRAIN_NICE = Setting(
     "TL_TRAIN_NICE", "0", "CPU priority (nice) of training processes; > 0 keeps the page responsive on small machines."

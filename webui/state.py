@@ -8,6 +8,7 @@ found by name, never by position or by a global string id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -63,6 +64,7 @@ class MethodTab:
     yaml_upload: gr.UploadButton
     cmd_out: gr.Code
     yaml_out: gr.Code
+    compare: Any = None  # components/compare.py's CompareBox, built inside this tab
 
 
 @dataclass
