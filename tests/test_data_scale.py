@@ -104,7 +104,7 @@ def test_images_are_uint8_in_an_on_disk_arrow_cache_and_decode_as_before(image_d
 
 @pytest.mark.parametrize("task_name", ["text", "ner", "image"])
 def test_num_proc_above_threshold_gives_the_one_process_result(task_name, tokenizer, image_ds, tmp_path, monkeypatch):
-    monkeypatch.setattr(mapping, "usable_cpus", lambda: 2)  # a 1-CPU test machine still splits
+    monkeypatch.setattr(mapping, "usable_cpus", lambda: 4)  # a small test machine still splits (text needs 4 CPUs)
     task, cfg = get_task(task_name), TrainConfig(max_length=16, image_size=24)
     ds = {"text": _text_ds, "ner": _ner_ds}.get(task_name, lambda: image_ds)()
     processor = PROCESSOR if task_name == "image" else tokenizer
@@ -119,6 +119,7 @@ def test_num_proc_threshold():
     assert mapping.num_proc(100_000, 20_000, cpus=2) == 2
     assert mapping.num_proc(100_000, 20_000, cpus=16) == 5
     assert mapping.num_proc(10_000_000, 20_000, cpus=64) == mapping.MAX_PROCS
+    assert mapping.num_proc(1_000_000, 50_000, cpus=2, min_cpus=4) == 1  # text on 2 cores: the tokenizer's threads
 
 
 def test_a_second_preparation_reads_the_files_of_the_first(tokenizer, tmp_path):
@@ -153,3 +154,23 @@ def test_max_rows_suggestion_thresholds():
     rows, message = data_split.suggest_max_rows("image", 5_001, DataConfig())
     assert rows == data_split.SUGGESTED_SAMPLE["image"] and "5,001 training images" in message
     assert data_split.suggest_max_rows("ner", 50_000, DataConfig(max_rows=2_000)) is None
+
+
+def test_data_tab_offers_the_suggested_sample() -> None:
+    import gradio as gr
+
+    from webui.components import data as data_tab
+
+    with gr.Blocks():
+        offer = data_tab.max_rows_offer()
+        max_rows = gr.Number(None)
+    note, use, rows = offer
+    tab = SimpleNamespace(max_rows_offer=offer, fields={"max_rows": max_rows})
+    shown = data_tab.offer_updates(tab, {"suggested_max_rows": 5000, "suggestion": "This is a lot of data"})
+    assert shown[note].visible and shown[use].visible and shown[rows] == 5000
+    assert shown[note].value == "This is a lot of data" and "5,000" in shown[use].value
+    hidden = data_tab.offer_updates(tab, {})
+    assert not hidden[note].visible and not hidden[use].visible and hidden[rows] is None
+    used = data_tab.use_offer(tab, 5000)
+    assert used[max_rows] == 5000 and not used[use].visible and "5,000" in used[note].value
+    assert data_tab.use_offer(tab, None) == {}

@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# Below these sizes one process does the work. A worker costs a fork, a pickled copy of its shard and of the
-# tokenizer, and its own Arrow file: about a second each on a busy 2-core machine (bench/data_scale.py), while one
-# process tokenises ~15,000 short texts or decodes ~600 small images per second. The bundled samples (hundreds of
-# rows) therefore stay in one process, and splitting starts where it saves more than it costs.
-TEXT_ROWS_PER_PROC = 20_000
+# Below these sizes one process does the work. A worker costs a fork, a pickled copy of its shard (and of the
+# tokenizer) and its own Arrow file: about a second each on a busy machine. Decoding images is Python + PIL, one
+# core per process, ~400 small images a second (bench/data_scale.py), so 2,000 images pay for a worker. Fast
+# tokenizers already spread a batch over every core in one process (datasets turns that off in workers), so text
+# gains from workers only where there are more cores than that parallel part covers: measured on 2 cores, 80,000
+# texts took the same 26 s in 2 processes as in 1. Hence the high text threshold, and no text workers below 4 CPUs.
+TEXT_ROWS_PER_PROC = 50_000
+TEXT_MIN_CPUS = 4
 IMAGE_ROWS_PER_PROC = 2_000
 MAX_PROCS = 8  # more workers than this mostly contend for disk; the run's own training starts right after
 
@@ -55,9 +58,12 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def num_proc(n_rows: int, rows_per_proc: int, cpus: int | None = None) -> int:
-    """Processes for ``n_rows``: one per ``rows_per_proc`` rows, at most one per CPU (and MAX_PROCS)."""
+def num_proc(n_rows: int, rows_per_proc: int, cpus: int | None = None, min_cpus: int = 1) -> int:
+    """Processes for ``n_rows``: one per ``rows_per_proc`` rows, at most one per CPU (and MAX_PROCS); one when
+    there are fewer than ``min_cpus`` CPUs."""
     cpus = usable_cpus() if cpus is None else cpus
+    if cpus < min_cpus:
+        return 1
     return max(1, min(n_rows // max(1, rows_per_proc), cpus, MAX_PROCS))
 
 
@@ -68,6 +74,7 @@ def run_map(
     cache: MapCache | None,
     name: str,
     rows_per_proc: int,
+    min_cpus: int = 1,
     features=None,
     batch_size: int = 1000,
     cpus: int | None = None,
@@ -89,7 +96,7 @@ def run_map(
 
     path = cache.file(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    procs = num_proc(len(dataset), cache.rows_per_proc or rows_per_proc, cpus)
+    procs = num_proc(len(dataset), cache.rows_per_proc or rows_per_proc, cpus, min_cpus)
     # Every rank of a multi-process run prepares its data: the lock lets the first one write the files and the
     # others read them (datasets writes each file under a temporary name and renames it when complete).
     with FileLock(str(path) + ".lock"):

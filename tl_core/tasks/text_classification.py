@@ -10,7 +10,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..evaluate import classification_metrics, classification_report
 from .base import EvalOutput, Task, model_device, softmax
-from .mapping import TEXT_ROWS_PER_PROC, MapCache, run_map
+from .mapping import TEXT_MIN_CPUS, TEXT_ROWS_PER_PROC, MapCache, run_map
 
 if TYPE_CHECKING:
     import torch
@@ -30,7 +30,9 @@ class TextClassification(Task):
             enc["labels"] = batch["label"]
             return enc
 
-        return run_map(dataset, tokenize, cache=cache, name="tokens", rows_per_proc=TEXT_ROWS_PER_PROC)
+        return run_map(
+            dataset, tokenize, cache=cache, name="tokens", rows_per_proc=TEXT_ROWS_PER_PROC, min_cpus=TEXT_MIN_CPUS
+        )
 
     def collator(self, tokenizer, cfg: TrainConfig) -> Callable:
         from transformers import DataCollatorWithPadding

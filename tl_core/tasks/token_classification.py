@@ -11,7 +11,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..evaluate import entity_metrics
 from .base import EvalOutput, Task, model_device, softmax
-from .mapping import TEXT_ROWS_PER_PROC, MapCache, run_map
+from .mapping import TEXT_MIN_CPUS, TEXT_ROWS_PER_PROC, MapCache, run_map
 from .text_classification import model_labels
 
 if TYPE_CHECKING:
@@ -51,7 +51,9 @@ class TokenClassification(Task):
             enc["labels"] = [align_labels(enc.word_ids(i), tags) for i, tags in enumerate(batch["tags"])]
             return enc
 
-        return run_map(dataset, tokenize, cache=cache, name="tokens", rows_per_proc=TEXT_ROWS_PER_PROC)
+        return run_map(
+            dataset, tokenize, cache=cache, name="tokens", rows_per_proc=TEXT_ROWS_PER_PROC, min_cpus=TEXT_MIN_CPUS
+        )
 
     def collator(self, tokenizer, cfg: TrainConfig) -> Callable:
         from transformers import DataCollatorForTokenClassification

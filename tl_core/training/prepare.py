@@ -47,9 +47,10 @@ def prepare(folder: RunFolder) -> Prepared:
     processor = models.load_processor(cfg.task, cfg.model, cfg.revision)
     if cfg.task in ("text", "ner"):
         column = "text" if cfg.task == "text" else "tokens"
-        add_truncation_stats(
-            data.report, data.train[column], processor, tc.max_length, is_split_into_words=cfg.task == "ner"
-        )
+        # The whole column in one Arrow read: ``dataset[column]`` is a lazy column that list() reads row by row
+        # (40 s for a million texts, for a statistic made from 5,000 of them).
+        texts = data.train.data.column(column).to_pylist()
+        add_truncation_stats(data.report, texts, processor, tc.max_length, is_split_into_words=cfg.task == "ner")
     folder.write_json(rf.REPORT, data.report.to_dict())
     return Prepared(
         cfg=cfg,

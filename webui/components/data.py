@@ -125,19 +125,20 @@ def offer_updates(tab: DataTab, stats: dict[str, Any]) -> dict[Any, Any]:
     }
 
 
+def use_offer(tab: DataTab, n: int | None) -> dict[Any, Any]:
+    """The offer's button: "Max training rows" becomes the suggested sample size, and the note says so."""
+    if not n or not tab.max_rows_offer:
+        return {}
+    note, use, _ = tab.max_rows_offer
+    done = f"Training will use a seeded, stratified sample of {n:,} rows. Set Max training rows to 0 to use all."
+    return {tab.fields["max_rows"]: n, note: gr.Markdown(value=done), use: gr.Button(visible=False)}
+
+
 def wire_max_rows_offer(tab: DataTab) -> None:
-    """The offer's button puts the suggested sample size into "Max training rows"."""
     if not tab.max_rows_offer:
         return
     note, use, rows = tab.max_rows_offer
-
-    def use_sample(n: int | None) -> dict[Any, Any]:
-        if not n:
-            return {}
-        done = f"Training will use a seeded, stratified sample of {n:,} rows. Set Max training rows to 0 to use all."
-        return {tab.fields["max_rows"]: n, note: gr.Markdown(value=done), use: gr.Button(visible=False)}
-
-    use.click(use_sample, [rows], [tab.fields["max_rows"], note, use], api_name="use_max_rows")
+    use.click(lambda n: use_offer(tab, n), [rows], [tab.fields["max_rows"], note, use], api_name="use_max_rows")
 
 
 class DataHandlers:
