@@ -109,7 +109,7 @@ def test_num_proc_above_threshold_gives_the_one_process_result(task_name, tokeni
     ds = {"text": _text_ds, "ner": _ner_ds}.get(task_name, lambda: image_ds)()
     processor = PROCESSOR if task_name == "image" else tokenizer
     one = task.preprocess(ds, processor, cfg, MapCache(tmp_path / "one", "k"))
-    two = task.preprocess(ds, processor, cfg, MapCache(tmp_path / "two", "k", rows_per_proc=5))
+    two = task.preprocess(ds, processor, cfg, MapCache(tmp_path / "two", "k", rows_per_proc=len(ds) // 2))
     assert len(one.cache_files) == 1 and len(two.cache_files) == 2  # one Arrow file per worker
     _same(_collated(task, processor, cfg, two), _collated(task, processor, cfg, one))
 

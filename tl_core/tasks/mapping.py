@@ -106,6 +106,6 @@ def run_map(
             load_from_cache_file=True,
             new_fingerprint=f"{name}-{cache.key}",  # our key: no hashing of the tokenizer to make one
             num_proc=procs if procs > 1 else None,
-            desc=f"Preparing {name}" + (f" ({procs} processes)" if procs > 1 else ""),
+            desc=f"Preparing {name}",  # datasets adds "(num_proc=N)" when there are workers
             **common,
         )
