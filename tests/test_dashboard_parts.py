@@ -177,7 +177,7 @@ def test_charts_from_metrics_records() -> None:
     loss = charts.loss_figure(records)
     assert list(loss.data[0].y) == [1 / s for s in range(1, 9)]
     ev = charts.eval_figure(records)
-    assert [t.name for t in ev.data] == ["eval loss", "f1_macro"] and list(ev.data[1].y) == [0.7, 0.8]
+    assert [t.name for t in ev.data] == ["eval loss", "macro F1"] and list(ev.data[1].y) == [0.7, 0.8]
     assert len(charts.lr_figure(records).data[0].x) == 8
     assert not charts.loss_figure([]).data  # empty state: a message, no traces
     cm = charts.confusion_figure(["a", "b"], [[3, 1], [0, 4]])
@@ -397,7 +397,7 @@ def test_the_form_round_trips_a_config(home: Path) -> None:
     assert shown[page.method.train.components["max_length"]]["visible"] is False  # an image run has no tokens
     # the config's own checks refuse what the form cannot hold
     values[page.method.train.components["learning_rate"]] = 5
-    with pytest.raises(ConfigError, match="learning_rate"):
+    with pytest.raises(ConfigError, match="Learning rate must be"):
         form.read_config(page, ws, {c: values[c] if c in values else c.value for c in form.inputs(page)})
 
 
@@ -431,7 +431,7 @@ def test_presenters_use_the_registry_names() -> None:
     )
     assert table.values.tolist() == [
         ["run-1", "text", "default", "features", "reviews.csv", "macro F1 0.812", "12 s", "done"],
-        ["run-2", "text", "default", "features", "sample", "", "12 s", "queued (#1)"],
+        ["run-2", "text", "default", "features", "bundled sample", "", "12 s", "queued (#1)"],
     ]
     done = presenters.status_html("run-1", {"phase": "done"}, [], results={"task": "text", "metrics": row["metrics"]})
     assert "Done: macro F1 0.812" in done

@@ -46,7 +46,8 @@ def follow(run_dir: Path) -> int:
         print("metrics:", json.dumps(res.get("metrics", {})))
         return 0
     if st["phase"] == "failed":
-        print(f"FAILED: {st.get('error')}", file=sys.stderr)
+        hint = f"\n  (command line: {st['cli_hint']})" if st.get("cli_hint") else ""
+        print(f"FAILED: {st.get('error')}{hint}", file=sys.stderr)
         return 1
     print(f"stopped; checkpoint: {st.get('checkpoint')}")
     return 0
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return ns.func(ns)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err.for_cli()}", file=sys.stderr)
         return 2
 
 

@@ -94,18 +94,21 @@ def eval_figure(records: list[dict[str, Any]], metric: str | None = None) -> go.
         )
     metric = main_eval_metric(rows, metric)
     if metric:
+        from .registry import metric_name  # the name users read everywhere (macro F1, entity F1)
+
+        shown = metric_name(metric)
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=[r.get(f"eval_{metric}") for r in rows],
                 mode="lines+markers",
-                name=metric,
+                name=shown,
                 yaxis="y2",
                 line={"color": ACCENT, "width": 2},
             )
         )
         fig.update_layout(
-            yaxis2={"title": metric, "overlaying": "y", "side": "right", "range": [0, 1.02], "showgrid": False}
+            yaxis2={"title": shown, "overlaying": "y", "side": "right", "range": [0, 1.02], "showgrid": False}
         )
         fig.update_layout(margin={"r": 50})
     return fig

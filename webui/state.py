@@ -78,6 +78,7 @@ class TrainTab:
     eval_plot: gr.Plot
     lr_plot: gr.Plot
     log_box: gr.Code
+    events_box: gr.Textbox  # the plain-words training log (tl_core.eventlog)
 
 
 @dataclass

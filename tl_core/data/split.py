@@ -35,8 +35,9 @@ def _split(
     report.stats["stratified"] = False
     if not 0 < data.eval_fraction < 1:
         report.add_error(
-            f"data.eval_fraction must be between 0 and 1 (got {data.eval_fraction}). "
-            f"Use e.g. 0.2, or provide a separate evaluation file (data.eval_file)."
+            f"The evaluation share must be between 0% and 100% (got {data.eval_fraction:.0%}). "
+            f"Use e.g. 20%, or upload a separate evaluation file.",
+            cli_hint="data.eval_fraction (e.g. 0.2) or data.eval_file",
         )
         return rows, rows.iloc[:0]
     n = len(rows)

@@ -28,8 +28,8 @@ def run(run_dir: Path, resume: bool = False) -> int:
         return 0
     except UserError as err:
         # A diverged run is marked so: resuming it would only repeat the divergence (runs.resumable).
-        folder.status("failed", error=str(err), diverged=isinstance(err, TrainingDiverged))
-        print(f"ERROR: {err}", file=sys.stderr)
+        folder.status("failed", error=str(err), cli_hint=err.cli_hint, diverged=isinstance(err, TrainingDiverged))
+        print(f"ERROR: {err.for_cli()}", file=sys.stderr)  # one line, no trace: the user can fix this
         return 2
     except Exception as err:  # noqa: BLE001 - anything else: plain summary on the page, trace in train.log
         traceback.print_exc()
@@ -63,10 +63,10 @@ def _disk_full(folder: RunFolder) -> int:
     then = "then resume" if checkpoint is not None else "then start the run again"
     error = (
         "The disk is full: the run could not write its files (a checkpoint, the model or the feature cache). "
-        f"Free space, or lower the number of checkpoints kept (train.save_total_limit), {then}."
+        f"Free space (delete runs you no longer need in Runs & export), {then}."
     )
     try:
-        folder.status("failed", error=error)
+        folder.status("failed", error=error, cli_hint="fewer checkpoints kept: train.save_total_limit=1")
     except OSError:  # still no room for a new status file: overwrite the old one in place
         status = rf.read_json(folder.path / rf.STATUS, {}) or {}
         (folder.path / rf.STATUS).write_text(json.dumps({**status, "phase": "failed", "error": error}))
@@ -75,7 +75,9 @@ def _disk_full(folder: RunFolder) -> int:
 
 
 def _run_steps(folder: RunFolder, resume: bool) -> int:
-    folder.status("loading", progress=0.0, started=folder.started, error=None, stop_requested=False, diverged=None)
+    folder.status(
+        "loading", progress=0.0, started=folder.started, error=None, cli_hint=None, stop_requested=False, diverged=None
+    )
     # The steps import torch and transformers (seconds): the status above lets the page say "loading" meanwhile.
     from .build import build
     from .prepare import discard_prepared, prepare
@@ -104,7 +106,7 @@ def plain_error(err: Exception) -> str:
     text = f"{type(err).__name__}: {err}"
     if "out of memory" in text.lower():
         return (
-            "The device ran out of memory. Lower train.batch_size or max_length/image_size, "
+            "The device ran out of memory. Lower the batch size or the max length / image size, "
             "or use LoRA or feature extraction."
         )
-    return f"Training stopped with an unexpected error ({text[:500]}). The full trace is in train.log."
+    return f"Training stopped with an unexpected error ({text[:500]}). The full trace is in the raw log (Train tab)."
