@@ -16,17 +16,18 @@ from pathlib import Path
 from typing import Any
 
 # Below these sizes one process does the work. A worker costs a fork, a pickled copy of its shard (and of the
-# tokenizer) and its own Arrow file: about a second each on a busy machine. Decoding images is Python + PIL, one
-# core per process, ~400 small images a second (bench/data_scale.py), so 2,000 images pay for a worker. Fast
-# tokenizers already spread a batch over every core in one process (datasets turns that off in workers), so text
-# gains from workers only where there are more cores than that parallel part covers: measured on 2 cores, 80,000
-# texts took the same 26 s in 2 processes as in 1. Hence the high text threshold, and no text workers below 4 CPUs.
+# tokenizer) and its own Arrow file: a second or so. Decoding and resizing images is Python + PIL, about one core
+# per process and a few hundred small images a second at best, so a worker's 2,000 images take several seconds
+# and pay for its start. Fast tokenizers already spread each batch over every core in one process (datasets turns
+# that off in workers), so text gains from workers only where there are more cores than that covers: measured on
+# 2 cores in one prepare(), 80,000 texts in 2 processes went at the same ~3,000 texts/s as 20,000 in one. Hence
+# the high text threshold, and no text workers below 4 CPUs. The bundled samples (hundreds of rows) always stay in one process.
 TEXT_ROWS_PER_PROC = 50_000
 TEXT_MIN_CPUS = 4
 IMAGE_ROWS_PER_PROC = 2_000
 MAX_PROCS = 8  # more workers than this mostly contend for disk; the run's own training starts right after
 
-PREPARED_DIR = "prepared"  # under the run's data folder: deleted with the run, never a global cache in ~
+PREPARED_DIR = "prepared"  # under the run's data folder (removed when the run is done), never a global cache in ~
 
 
 @dataclass(frozen=True)
