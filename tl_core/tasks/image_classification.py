@@ -87,7 +87,7 @@ class PixelDataset:
         """Rows for a batch of indices with one Arrow read (the DataLoader asks for batches this way)."""
         if not len(indices):
             return []
-        table = self.rows[list(indices)]
+        table = self.rows[[int(i) for i in indices]]  # samplers may hand numpy or torch integers
         flat = table.column("pixels").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         # One writable copy per batch: rows stay views of it, and torch.from_numpy needs writable memory.
         pixels = np.array(flat, dtype=np.uint8).reshape(len(indices), 3, self.size, self.size)
