@@ -50,6 +50,9 @@ class DataTab:
     preview: gr.Dataframe
     dist_plot: gr.Plot
     stats: gr.Dataframe
+    max_rows_offer: tuple[
+        gr.components.Component, ...
+    ] = ()  # (note, button, rows state): webui.components.data.max_rows_offer
 
 
 @dataclass

@@ -36,7 +36,7 @@ from .columns import (
 from .formats import CONLL_EXTS, IMAGE_EXTS, NER_JSON_EXTS, TABLE_EXTS, _empty_rows
 from .images import _read_image, load_rgb
 from .ner_formats import _read_ner
-from .split import _cap, _hash, _split, _to_dataset
+from .split import _cap, _hash, _split, _to_dataset, suggest_max_rows
 from .tables import _read_text, read_table
 from .validate import (
     IMBALANCE_RATIO,
@@ -153,6 +153,9 @@ def _apply_max_rows(
     elif train is not None and data.max_rows and len(train) > data.max_rows:
         report.stats["rows_before_max_rows"] = len(train)
         train = _cap(train, data, task)
+    offer = suggest_max_rows(task, len(train), data) if train is not None else None
+    if offer:  # a suggestion, not a problem: the Data tab shows it with a button that sets max_rows
+        report.stats["suggested_max_rows"], report.stats["suggestion"] = offer
     return train
 
 

@@ -80,7 +80,7 @@ def _run_steps(folder: RunFolder, resume: bool) -> int:
     )
     # The steps import torch and transformers (seconds): the status above lets the page say "loading" meanwhile.
     from .build import build
-    from .prepare import prepare
+    from .prepare import discard_prepared, prepare
     from .results import evaluate, write_results
     from .save import save
     from .trainer import fit, make_trainer
@@ -97,6 +97,7 @@ def _run_steps(folder: RunFolder, resume: bool) -> int:
     evaluation = evaluate(folder, prep, built, trainer, progress)
     save(folder, prep, built, trainer)
     write_results(folder, prep, built, trainer, trained, evaluation)
+    discard_prepared(folder)
     return 0
 
 
