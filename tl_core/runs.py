@@ -156,6 +156,12 @@ def start(
 _CHILDREN: dict[int, subprocess.Popen] = {}  # reaped on poll so finished runs leave no zombies
 
 
+def exit_code(pid: int) -> int:
+    """Wait for a training process this process started and return its exit code (1 if it is not ours)."""
+    proc = _CHILDREN.get(pid)
+    return proc.wait() if proc is not None else 1
+
+
 def _alive(pid: int | None) -> bool:
     """Whether ``pid`` runs at all. Says nothing about WHOSE process it is: use it only on a pid that status()
     has just confirmed as the run's (it checks the start time and command line); is_active() does both."""
