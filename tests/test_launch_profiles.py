@@ -161,3 +161,18 @@ def test_public_mode_keeps_runs_on_this_machine_within_its_limit(tmp_path: Path,
     _gpus(monkeypatch, 2)
     run_dir = runs.create_run(cfg, run_dir=tmp_path / "c", plan=LaunchPlan("ddp"))  # every GPU of this machine
     assert load_config_from_file(str(run_dir / "accelerate_config.yaml")).num_processes == 2
+
+
+def test_gpu_check_on_a_machine_without_gpu_says_so_and_succeeds() -> None:
+    """bench/gpu_check.sh runs unchanged everywhere: without a GPU it measures nothing and exits 0."""
+    import subprocess
+    import sys
+
+    from tl_core.paths import PROJECT_ROOT
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHON": sys.executable, "CUDA_VISIBLE_DEVICES": ""}  # hide any GPU
+    proc = subprocess.run(
+        ["bash", str(PROJECT_ROOT / "bench" / "gpu_check.sh")], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no GPU" in proc.stdout

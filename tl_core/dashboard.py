@@ -159,7 +159,7 @@ def quick_start_config(task: str) -> RunConfig:
     )
 
 
-def show_command(ws: Workspace, cfg: RunConfig) -> str:
+def show_command(ws: Workspace, cfg: RunConfig, plan: Any = None) -> str:
     """The CLI that reproduces the run (the app launches the same trainer under ``accelerate launch``)."""
     args = ["python", "-m", "tl_core", "train", "--preset", "config.yaml"]
     if cfg.data.train_file:
@@ -167,12 +167,12 @@ def show_command(ws: Workspace, cfg: RunConfig) -> str:
     return (
         "# 1. save the YAML below as config.yaml, then:\n" + shlex.join(args) + "\n\n"
         "# the dashboard starts the same trainer as a background process (RUN_DIR holds config.json):\n"
-        + runs.show_command(cfg)
+        + runs.show_command(cfg, plan=plan)
     )
 
 
 # --- runs ---------------------------------------------------------------------------------------------------------
-def start_run(ws: Workspace, cfg: RunConfig) -> tuple[Path, int]:
+def start_run(ws: Workspace, cfg: RunConfig, plan: Any = None) -> tuple[Path, int]:
     """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position)."""
     ws.check_quota()  # a public deployment's disk quota: refused before any work, saying how to free space
     from .data import load_task_data  # heavy: datasets
@@ -181,7 +181,7 @@ def start_run(ws: Workspace, cfg: RunConfig) -> tuple[Path, int]:
     check_model(cfg.task, cfg.model, cfg.revision)
     td = load_task_data(cfg.task, cfg.data, work_dir=ws.root / "data_cache", validate_only=True)
     td.report.raise_if_blocking()
-    run_dir = runs.create_run(cfg, runs_root=ws.runs_dir)
+    run_dir = runs.create_run(cfg, runs_root=ws.runs_dir, plan=plan)  # plan: launch_profiles.LaunchPlan
     return run_dir, scheduler.submit(run_dir)
 
 

@@ -8,6 +8,7 @@ found by name, never by position or by a global string id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -63,6 +64,7 @@ class MethodTab:
     yaml_upload: gr.UploadButton
     cmd_out: gr.Code
     yaml_out: gr.Code
+    hardware: Any = None  # components.hardware.HardwareBlock: where the run trains (its launch plan)
 
 
 @dataclass
