@@ -176,3 +176,22 @@ def test_gpu_check_on_a_machine_without_gpu_says_so_and_succeeds() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "no GPU" in proc.stdout
+
+
+def test_hardware_block_values_become_the_plan_and_its_download(tmp_path: Path, monkeypatch) -> None:
+    """The Method tab's Hardware block (webui/components/hardware.py) -> the launch plan the Start button stores."""
+    from tl_core.errors import UserError
+    from webui.components.hardware import HardwareBlock, config_download, read_plan
+
+    _gpus(monkeypatch, 4)
+    block = HardwareBlock("profile", "processes", "machines", "ip", "port", "file")  # component stand-ins as keys
+    values = {"profile": "fsdp", "processes": None, "machines": 2, "ip": " 10.0.0.9 ", "port": 29601}
+    plan = read_plan(block, values)
+    assert plan == LaunchPlan("fsdp", None, 2, 0, "10.0.0.9", 29601)
+    loaded = load_config_from_file(config_download(tmp_path / "downloads", plan))
+    assert str(loaded.distributed_type).endswith("FSDP") and loaded.num_processes == 8
+    assert read_plan(None, {}) == LaunchPlan()  # no block: this machine
+    monkeypatch.setenv("TL_PUBLIC", "1")
+    with pytest.raises(UserError, match="this one machine only"):
+        read_plan(block, values)
+    assert read_plan(block, {**values, "machines": 1, "processes": 4}).num_processes == 4  # one per GPU is fine
