@@ -195,3 +195,14 @@ def test_hardware_block_values_become_the_plan_and_its_download(tmp_path: Path, 
     with pytest.raises(UserError, match="this one machine only"):
         read_plan(block, values)
     assert read_plan(block, {**values, "machines": 1, "processes": 4}).num_processes == 4  # one per GPU is fine
+
+
+def test_dashboard_show_command_carries_the_hardware(tmp_path: Path, monkeypatch) -> None:
+    from tl_core import dashboard
+    from tl_core.config import load_preset
+
+    _gpus(monkeypatch, 8)
+    plan = LaunchPlan("fsdp", num_machines=2, main_process_ip="10.0.0.1")
+    shown = dashboard.show_command(None, load_preset("text", "full"), plan)
+    assert "--profile fsdp --num-machines 2 --main-process-ip 10.0.0.1" in shown  # the tl line
+    assert shown.count("accelerate launch --config_file RUN_DIR/accelerate_config.yaml") == 2  # one per machine

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import launch_profiles, runs, scheduler
 from . import runfiles as rf
-from . import runs, scheduler
 from .config import DataConfig, RunConfig, load_preset
 from .errors import ConfigError, DataError, UserError
 from .methods import METHODS
@@ -164,10 +164,11 @@ def show_command(ws: Workspace, cfg: RunConfig, plan: Any = None) -> str:
     args = ["python", "-m", "tl_core", "train", "--preset", "config.yaml"]
     if cfg.data.train_file:
         args += ["--data", Path(cfg.data.train_file).name]
+    args += launch_profiles.cli_flags(plan) if plan is not None else []
     return (
         "# 1. save the YAML below as config.yaml, then:\n" + shlex.join(args) + "\n\n"
-        "# the dashboard starts the same trainer as a background process (RUN_DIR holds config.json):\n"
-        + runs.show_command(cfg, plan=plan)
+        "# the dashboard starts the same trainer as a background process (RUN_DIR holds config.json and the\n"
+        "# accelerate config offered for download):\n" + runs.show_command(cfg, plan=plan)
     )
 
 

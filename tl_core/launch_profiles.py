@@ -266,3 +266,15 @@ def commands_per_machine(plan: LaunchPlan, run_dir: str, resume: bool, gpus: int
         one = dataclasses.replace(plan, machine_rank=rank)
         lines += [f"# machine {rank}", as_typed(*command(one, run_dir, resume, gpus))]
     return "\n".join(lines)
+
+
+def cli_flags(plan: LaunchPlan) -> list[str]:
+    """The ``tl train`` flags that give ``plan`` (none for this machine's default); with several machines, each
+    machine adds its own ``--machine-rank``."""
+    flags = [] if plan.profile in ("local", CUSTOM) else ["--profile", plan.profile]
+    if plan.num_processes:
+        flags += ["--num-processes", str(plan.num_processes)]
+    if plan.num_machines > 1:
+        flags += ["--num-machines", str(plan.num_machines), "--main-process-ip", str(plan.main_process_ip)]
+        flags += ["--main-process-port", str(plan.main_process_port), "--machine-rank", str(plan.machine_rank)]
+    return flags
