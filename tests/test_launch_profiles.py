@@ -190,7 +190,10 @@ def test_hardware_block_values_become_the_plan_and_its_download(tmp_path: Path, 
     assert plan == LaunchPlan("fsdp", None, 2, 0, "10.0.0.9", 29601)
     loaded = load_config_from_file(config_download(tmp_path / "downloads", plan))
     assert str(loaded.distributed_type).endswith("FSDP") and loaded.num_processes == 8
-    assert read_plan(None, {}) == LaunchPlan()  # no block: this machine
+    assert read_plan(None, {}) == LaunchPlan("ddp")  # no block: the default, every GPU of this machine
+    _gpus(monkeypatch, 0)
+    assert read_plan(None, {}) == LaunchPlan()  # no GPU: this machine's one process
+    _gpus(monkeypatch, 4)
     monkeypatch.setenv("TL_PUBLIC", "1")
     with pytest.raises(UserError, match="this one machine only"):
         read_plan(block, values)

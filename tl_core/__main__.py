@@ -101,7 +101,8 @@ def launch_plan(ns: argparse.Namespace) -> tuple:
         if not own.is_file():
             raise UserError(f"--accelerate-config: {own} is not a file.")
         return lp.plan_from_file(own, **counts), own
-    return lp.LaunchPlan(ns.profile, **{k: v for k, v in counts.items() if v is not None}), None
+    profile = ns.profile or lp.default_plan().profile
+    return lp.LaunchPlan(profile, **{k: v for k, v in counts.items() if v is not None}), None
 
 
 def cmd_runs(ns: argparse.Namespace) -> int:
@@ -156,7 +157,9 @@ def _hardware_flags(tr: argparse.ArgumentParser) -> None:
 
     hw = tr.add_argument_group("hardware (README: Bigger runs); stored with the run, so a resume launches the same")
     hw.add_argument(
-        "--profile", choices=list(PROFILES), default="local", help="local (default), ddp, fsdp, deepspeed2/3"
+        "--profile",
+        choices=list(PROFILES),
+        help="local, ddp, fsdp, deepspeed2/3 (default: ddp with several GPUs, else local)",
     )
     hw.add_argument(
         "--num-processes", type=int, help="processes per machine (default: 1 for local, one per GPU otherwise)"

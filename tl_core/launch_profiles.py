@@ -150,6 +150,13 @@ def unavailable_profiles() -> dict[str, str]:
     return {k: DEEPSPEED_MISSING for k in PROFILES if k not in available_profiles()}
 
 
+def default_plan(gpus: int | None = None) -> LaunchPlan:
+    """What a run gets when nobody chose: every GPU of this machine (DDP) when it has several, as runs always had;
+    else this machine's one process."""
+    gpus = gpu_count() if gpus is None else gpus
+    return LaunchPlan("ddp") if gpus > 1 else LaunchPlan()
+
+
 def gpu_count() -> int:
     import torch
 
@@ -170,10 +177,10 @@ def save_plan(plan: LaunchPlan, run_dir: Path, gpus: int, custom_file: Path | No
 
 
 def load_plan(run_dir: Path | str) -> LaunchPlan:
-    """The plan stored with the run; a run made before plans existed (or by the UI's default) runs locally."""
+    """The plan stored with the run; a run made before plans existed gets the default plan."""
     path = Path(run_dir) / PLAN_NAME
     if not path.is_file():
-        return LaunchPlan()
+        return default_plan()
     return LaunchPlan(**json.loads(path.read_text(encoding="utf-8")))
 
 

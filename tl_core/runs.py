@@ -38,7 +38,8 @@ def create_run(
 ) -> Path:
     """Make the run folder with its resolved config and its launch plan (launch_profiles: this machine unless a
     plan or the user's own accelerate config file is given); nothing is launched yet."""
-    gpus, chosen = lp.gpu_count(), plan or lp.LaunchPlan()
+    gpus = lp.gpu_count()
+    chosen = plan or lp.default_plan(gpus)
     lp.check_public(chosen, gpus)  # refused before anything is made
     if run_dir is None:
         root = Path(runs_root or default_runs_root())
@@ -60,7 +61,7 @@ def _resolve_plan(
     """The plan given, else the one stored with the run (this machine when none), with the counts given."""
     if plan is not None:
         return plan
-    chosen = lp.load_plan(run_dir) if str(run_dir) != "RUN_DIR" else lp.LaunchPlan()
+    chosen = lp.load_plan(run_dir) if str(run_dir) != "RUN_DIR" else lp.default_plan()
     if num_processes:
         chosen = dataclasses.replace(chosen, num_processes=num_processes)
     if num_machines > 1:

@@ -45,7 +45,7 @@ def build() -> HardwareBlock:
         gr.Markdown(_where(), elem_id="hardware-where")
         profile = gr.Radio(
             [(title, key) for key, title in lp.available_profiles().items()],
-            value="local",
+            value=lp.default_plan().profile,
             label="Hardware profile",
             elem_id="hardware-profile",
         )
@@ -78,11 +78,11 @@ def build() -> HardwareBlock:
 def read_plan(block: HardwareBlock | None, values: dict[Any, Any]) -> lp.LaunchPlan:
     """The launch plan the block describes (refused in the user's words when it cannot run here)."""
     if block is None:
-        return lp.LaunchPlan()
+        return lp.default_plan()
     processes = values.get(block.processes)
     machines = int(values.get(block.machines) or 1)
     plan = lp.LaunchPlan(
-        values.get(block.profile) or "local",
+        values.get(block.profile) or lp.default_plan().profile,
         num_processes=int(processes) if processes else None,
         num_machines=machines,
         main_process_ip=(values.get(block.main_ip) or "").strip() or None,
