@@ -100,6 +100,7 @@ def test_two_ranks_share_feature_extraction_and_stop_and_resume(assets, tmp_path
     cfg = tiny_config("text", "features", assets, max_steps=200, logging_steps=20, **same)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("TL_FEATURE_CACHE", str(tmp_path / "cache1"))
+    monkeypatch.setenv("TL_TRACE_DIR", str(tmp_path / "trace1"))
     one = runs.create_run(tiny_config("text", "features", assets, epochs=1, **same), run_dir=tmp_path / "one")
     assert train.run(one) == 0
 
@@ -107,13 +108,20 @@ def test_two_ranks_share_feature_extraction_and_stop_and_resume(assets, tmp_path
     monkeypatch.setenv("TL_TRACE_DIR", str(tmp_path / "trace"))
     run_dir = runs.create_run(cfg, run_dir=tmp_path / "two")
     runs.start(run_dir, env=FULL_SPEED, num_processes=2)
-    st = _wait_for_step(run_dir, 5)
+    st = _wait_for_step(run_dir, 6)
     assert st["phase"] == "training", (st, (run_dir / rf.LOG).read_text()[-3000:])
     st = runs.stop(run_dir, grace_s=60)
     assert st["phase"] == "stopped", (st, (run_dir / rf.LOG).read_text()[-3000:])
     stopped_at = rf.checkpoint_step(rf.last_checkpoint(run_dir))
     assert 0 < stopped_at < 200 and not (run_dir / rf.RESULTS).exists()
 
+    # The shuffled (not length-grouped) order of the features head: the same examples per step as one process.
+    # 45 examples leave the last step 5 short: two ranks top it up with examples from the epoch's first step
+    # (accelerate's even_batches; a rank with nothing to do would leave the other waiting for its gradients).
+    two_ranks = [[b["indices"] for b in _trace(tmp_path / "trace", r, "batch")][:6] for r in (0, 1)]
+    one_proc, together = _steps(tmp_path / "trace1", 1, 6, 1), [sorted(a + b) for a, b in zip(*two_ranks)]
+    assert one_proc[:5] == together[:5] and len(one_proc[5]) == 5 and len(together[5]) == 8
+    assert set(one_proc[5]) <= set(together[5]) and set(together[5]) - set(one_proc[5]) <= set(one_proc[0])
     shares = [[(e["examples"], e["total"]) for e in _trace(tmp_path / "trace", r, "extract")] for r in (0, 1)]
     for split in (0, 1):  # train, eval: each rank did a part, together all of it
         (a, total), (b, _) = shares[0][split], shares[1][split]

@@ -38,8 +38,9 @@ def launcher_world_size() -> int:
 
 def per_device_batch(batch_size: int, world_size: int) -> int:
     """``train.batch_size`` is the GLOBAL batch, whatever the number of processes: each of N processes takes 1/N of
-    it, so the steps, the learning-rate schedule and (with the epoch-seeded samplers) the examples of each step are
-    those of a one-process run. A size N does not divide is rounded up: the global batch then grows a little."""
+        it, so the steps, the learning-rate schedule and (with the epoch-seeded samplers) the examples of each step are
+        those of a one-process run (except an epoch's short last step, which accelerate tops up so every process has a
+    batch). A size N does not divide is rounded up: the global batch then grows a little."""
     return max(1, math.ceil(batch_size / max(1, world_size)))
 
 
