@@ -66,10 +66,44 @@ def cmd_train(ns: argparse.Namespace) -> int:
     if ns.model:
         overrides.append(f"model={ns.model}")
     cfg = cfg.with_overrides(overrides)
-    run_dir = runs.create_run(cfg, runs_root=ns.runs_root, run_dir=Path(ns.run_dir) if ns.run_dir else None)
+    plan, own_file = launch_plan(ns)
+    run_dir = runs.create_run(
+        cfg,
+        runs_root=ns.runs_root,
+        run_dir=Path(ns.run_dir) if ns.run_dir else None,
+        plan=plan,
+        accelerate_config=own_file,
+    )
     print(run_dir)
-    runs.start(run_dir, num_processes=ns.num_processes)
-    return 0 if ns.no_wait else follow(run_dir)
+    pid = runs.start(run_dir)  # the plan stored in the run folder: a resume launches the same way
+    if ns.no_wait:
+        return 0
+    if plan.machine_rank > 0:
+        # Only the main machine's rank 0 writes the run's progress and results; here, wait for this machine's part.
+        print(f"machine {plan.machine_rank} of {plan.num_machines}: progress and results are on the main machine")
+        return runs.exit_code(pid)
+    return follow(run_dir)
+
+
+def launch_plan(ns: argparse.Namespace) -> tuple:
+    """The launch plan the train flags describe (launch_profiles.LaunchPlan), and the user's own accelerate config
+    file when one was given (its process and machine counts apply unless a flag says otherwise)."""
+    from . import launch_profiles as lp
+
+    counts = {
+        "num_processes": ns.num_processes,
+        "num_machines": ns.num_machines,
+        "machine_rank": ns.machine_rank,
+        "main_process_ip": ns.main_process_ip,
+        "main_process_port": ns.main_process_port,
+    }
+    if ns.accelerate_config:
+        own = Path(ns.accelerate_config).resolve()
+        if not own.is_file():
+            raise UserError(f"--accelerate-config: {own} is not a file.")
+        return lp.plan_from_file(own, **counts), own
+    profile = ns.profile or lp.default_plan().profile
+    return lp.LaunchPlan(profile, **{k: v for k, v in counts.items() if v is not None}), None
 
 
 def cmd_runs(ns: argparse.Namespace) -> int:
@@ -149,6 +183,25 @@ def cmd_compare(ns: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _hardware_flags(tr: argparse.ArgumentParser) -> None:
+    from .launch_profiles import PROFILES
+
+    hw = tr.add_argument_group("hardware (README: Bigger runs); stored with the run, so a resume launches the same")
+    hw.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        help="local, ddp, fsdp, deepspeed2/3 (default: ddp with several GPUs, else local)",
+    )
+    hw.add_argument(
+        "--num-processes", type=int, help="processes per machine (default: 1 for local, one per GPU otherwise)"
+    )
+    hw.add_argument("--num-machines", type=int, help="machines taking part (default 1)")
+    hw.add_argument("--machine-rank", type=int, help="this machine's rank, 0 = the main one (default 0)")
+    hw.add_argument("--main-process-ip", help="address of machine 0 (needed with several machines)")
+    hw.add_argument("--main-process-port", type=int, help="port on machine 0 (default 29500)")
+    hw.add_argument("--accelerate-config", help="your own accelerate config file, used as is (instead of --profile)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer learning from the command line.")
     parser.add_argument("--runs-root", type=Path, default=None, help="folder holding runs (default: $TL_HOME/runs)")
@@ -161,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", help="Hub id, local folder or bundled:<name>")
     tr.add_argument("--run-dir", help="run folder to create (default: a new folder under --runs-root)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.epochs=1")
-    tr.add_argument("--num-processes", type=int, default=None, help="processes for accelerate (default: one per GPU)")
+    _hardware_flags(tr)
     tr.add_argument("--no-wait", action="store_true", help="print the run folder and return at once")
     tr.set_defaults(func=cmd_train)
 

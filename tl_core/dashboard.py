@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import feature_cache, paths, runs, scheduler
+from . import feature_cache, launch_profiles, paths, runs, scheduler
 from . import runfiles as rf
 from .config import DataConfig, RunConfig, load_preset
 from .errors import ConfigError, DataError, UserError
@@ -159,22 +159,24 @@ def quick_start_config(task: str) -> RunConfig:
     )
 
 
-def show_command(ws: Workspace, cfg: RunConfig) -> str:
+def show_command(ws: Workspace, cfg: RunConfig, plan: Any = None) -> str:
     """The CLI that reproduces the run (the app launches the same trainer under ``accelerate launch``)."""
     args = ["python", "-m", "tl_core", "train", "--preset", "config.yaml"]
     if cfg.data.train_file:
         args += ["--data", Path(cfg.data.train_file).name]
+    args += launch_profiles.cli_flags(plan) if plan is not None else []
     return (
         "# 1. save the YAML below as config.yaml, then:\n" + shlex.join(args) + "\n\n"
-        "# the dashboard starts the same trainer as a background process (RUN_DIR holds config.json):\n"
-        + runs.show_command(cfg)
+        "# the dashboard starts the same trainer as a background process (RUN_DIR holds config.json and the\n"
+        "# accelerate config offered for download):\n" + runs.show_command(cfg, plan=plan)
     )
 
 
 # --- runs ---------------------------------------------------------------------------------------------------------
-def start_run(ws: Workspace, cfg: RunConfig, notes: list[str] | None = None) -> tuple[Path, int]:
+def start_run(ws: Workspace, cfg: RunConfig, notes: list[str] | None = None, plan: Any = None) -> tuple[Path, int]:
     """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position);
-    what the user should know about the run as created (scaled epochs) is appended to ``notes``."""
+    what the user should know about the run as created (scaled epochs) is appended to ``notes``. ``plan``: the
+    launch plan (launch_profiles.LaunchPlan; None = this machine's default)."""
     ws.check_quota()  # a public deployment's disk quota: refused before any work, saying how to free space
     from .data import load_task_data  # heavy: datasets
     from .epoch_scaling import scale_epochs, units_per_epoch
@@ -186,7 +188,7 @@ def start_run(ws: Workspace, cfg: RunConfig, notes: list[str] | None = None) -> 
     cfg, note = scale_epochs(cfg, units_per_epoch(cfg, td.train))  # capped at the fair-use epochs
     if note and notes is not None:
         notes.append(note)
-    run_dir = runs.create_run(cfg, runs_root=ws.runs_dir)
+    run_dir = runs.create_run(cfg, runs_root=ws.runs_dir, plan=plan)
     return run_dir, scheduler.submit(run_dir)
 
 

@@ -42,6 +42,9 @@ SERVER_NAME = Setting("GRADIO_SERVER_NAME", "127.0.0.1", "Address the page liste
 SERVER_PORT = Setting("GRADIO_SERVER_PORT", "7860", "Port the page listens on.")
 SPACE_ID = Setting("SPACE_ID", "", "Set by Hugging Face Spaces; with OAUTH_CLIENT_ID it turns on sign-in.")
 OAUTH_CLIENT_ID = Setting("OAUTH_CLIENT_ID", "", "Set by Spaces with hf_oauth: true.")
+TRACE_DIR = Setting(
+    "TL_TRACE_DIR", "", "Tests only: each training process writes what it did (data order, feature shares) here."
+)
 BENCH_DATA = Setting("TL_BENCH_DATA", "", "bench/ only: where benchmark datasets are prepared.")
 
 

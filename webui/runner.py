@@ -19,6 +19,7 @@ from tl_core.errors import UserError
 from tl_core.workspace import Workspace
 
 from . import form, presenters
+from .components import hardware
 from .handler import handler, page_identity, workspace
 from .state import Page
 
@@ -84,11 +85,11 @@ def status_card(run_dir: Path, st: dict[str, Any], records: list[dict[str, Any]]
     return presenters.status_html(run_dir.name, st, records, position, results, resumable)
 
 
-def launch(page: Page, ws: Workspace, cfg: RunConfig) -> tuple[dict[Any, Any], int]:
+def launch(page: Page, ws: Workspace, cfg: RunConfig, plan: Any = None) -> tuple[dict[Any, Any], int]:
     """Create and queue a run (data and model checked first); returns the updates that follow it and its queue
     position (0: started now)."""
     notes: list[str] = []
-    run_dir, position = dashboard.start_run(ws, cfg, notes)
+    run_dir, position = dashboard.start_run(ws, cfg, notes, plan)
     for note in notes:  # e.g. the preset's epochs scaled up for a small upload: said, never silent
         gr.Info(note, duration=15)
     return follow(page, run_dir.name), position
@@ -120,7 +121,8 @@ class Runner:
     @handler
     def start(self, values: dict[Any, Any]) -> dict[Any, Any]:
         ws = workspace(self.s, values)
-        out, position = launch(self.page, ws, form.read_config(self.page, ws, values))
+        plan = hardware.read_plan(self.page.method.hardware, values)  # the Method tab's Hardware block
+        out, position = launch(self.page, ws, form.read_config(self.page, ws, values), plan)
         if position:
             gr.Info(
                 f"Another run is using the accelerator: yours is number {position} in the queue and starts by itself."

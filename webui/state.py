@@ -68,6 +68,7 @@ class MethodTab:
     cmd_out: gr.Code
     yaml_out: gr.Code
     compare: Any = None  # components/compare.py's CompareBox, built inside this tab
+    hardware: Any = None  # components.hardware.HardwareBlock: where the run trains (its launch plan)
 
 
 @dataclass

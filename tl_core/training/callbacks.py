@@ -89,7 +89,7 @@ class RunCallback(TrainerCallback):
         if "loss" in logs:
             check_finite_loss(logs["loss"], state.global_step, args.learning_rate)  # before it reaches the charts
             steps = state.global_step - self.step_last_log
-            samples = steps * self.batch_size * args.world_size
+            samples = steps * args.train_batch_size * args.world_size  # per-process share x processes
             record.update(
                 phase="train",
                 loss=logs["loss"],

@@ -13,8 +13,9 @@ import traceback
 from pathlib import Path
 
 from .. import runfiles as rf
+from .. import settings
 from ..errors import UserError
-from .context import RunFolder, StopRequested, TrainingDiverged, launcher_rank
+from .context import RunFolder, StopRequested, TracedDataset, TrainingDiverged, launcher_rank, trace
 
 
 def run(run_dir: Path, resume: bool = False) -> int:
@@ -89,6 +90,8 @@ def _run_steps(folder: RunFolder, resume: bool) -> int:
     folder.check_stop()
     built = build(folder, prep)
     folder.check_stop()
+    if settings.TRACE_DIR.get():  # tests: which examples each process trains on, step by step
+        built.train_ds = TracedDataset(built.train_ds)
     trainer, progress = make_trainer(folder, prep, built)
     trained = fit(folder, trainer, progress, resume, built.counts)
     if trained.stopped:
@@ -96,6 +99,7 @@ def _run_steps(folder: RunFolder, resume: bool) -> int:
         return 0
     evaluation = evaluate(folder, prep, built, trainer, progress)
     save(folder, prep, built, trainer)
+    trace("saved", is_main=folder.is_main)  # every process takes part in saving (FSDP/DeepSpeed gather there)
     write_results(folder, prep, built, trainer, trained, evaluation)
     discard_prepared(folder)
     return 0

@@ -71,6 +71,7 @@ def write_results(
         "report": evaluation.report,
         "params": built.counts,
         "bf16": trainer.accelerator.mixed_precision == "bf16",
+        "world_size": trainer.args.world_size,
         "features": built.features.info if built.features is not None else None,
         "timing": {
             "total_s": time.time() - folder.started,
