@@ -117,6 +117,14 @@ def form(
         "LoRA dropout": 0.1,
         "LoRA layers": "auto",
         "Save a merged model": False,
+        "Class weights": "auto",
+        "Label smoothing": 0.0,
+        "Image augmentation": "auto",
+        "Frozen bottom blocks": 0,
+        "Layer-wise LR decay": 1.0,
+        "Head learning rate": 0.0,
+        "Unfreeze a block every (epochs)": 0.0,
+        "Linear probe first (LP-FT)": False,
     }
 
 

@@ -84,17 +84,24 @@ def assets(tmp_path_factory) -> dict[str, Path]:
             image = Image.new("RGB", (80, 80))
             image.putdata(noisy)
             image.save(root / "images" / label / f"{j}.png")
+    sentences = [
+        f"{rng.choice(['john', 'mary'])} B-PER\nworks O\nfor O\n{rng.choice(['google', 'apple'])} B-ORG\n. O\n"
+        for _ in range(16)
+    ]
+    (root / "ner.conll").write_text("\n".join(sentences))
     return {"bert": make_tiny_bert(root / "bert"), "vit": make_tiny_vit(root / "vit"), "root": root}
 
 
-def _trainer(assets, tmp_path, task="text", method="full", params=None, **train):
-    image = task == "image"
-    cfg = RunConfig.from_dict(
+DATA = {"text": "reviews.csv", "image": "images", "ner": "ner.conll"}
+
+
+def _config(assets, task="text", method="full", params=None, **train) -> RunConfig:
+    return RunConfig.from_dict(
         {
             "task": task,
             "method": method,
-            "model": str(assets["vit" if image else "bert"]),
-            "data": {"train_file": str(assets["root"] / ("images" if image else "reviews.csv")), "eval_fraction": 0.3},
+            "model": str(assets["vit" if task == "image" else "bert"]),
+            "data": {"train_file": str(assets["root"] / DATA[task]), "eval_fraction": 0.3},
             "train": {
                 "epochs": 2,
                 "batch_size": 4,
@@ -108,6 +115,10 @@ def _trainer(assets, tmp_path, task="text", method="full", params=None, **train)
             "method_params": params or {},
         }
     )
+
+
+def _trainer(assets, tmp_path, task="text", method="full", params=None, **train):
+    cfg = _config(assets, task, method, params, **train)
     folder = RunFolder(runs.create_run(cfg, run_dir=tmp_path / "run"), is_main=True)
     prep = prepare(folder)
     built = build(folder, prep)
@@ -305,3 +316,32 @@ def test_the_form_hides_settings_of_other_methods():
     assert shown[group.components["augment"]]["visible"] is False
     assert group.write(TrainConfig(), task="image", method="full")[group.components["augment"]]["visible"] is True
     assert group.write(TrainConfig(), task="text", method="full")[group.components["augment"]]["visible"] is False
+
+
+EVERYTHING = {"freeze_layers": 1, "layer_lr_decay": 0.8, "head_learning_rate": 5e-3, "unfreeze_every": 0.5}
+
+
+@pytest.mark.parametrize(
+    "task,method,params,train_kw",
+    [
+        ("text", "full", {**EVERYTHING, "lp_ft": True}, {"label_smoothing": 0.1}),
+        ("ner", "full", {"lp_ft": True, "layer_lr_decay": 0.9}, {"class_weights": "on", "label_smoothing": 0.1}),
+        ("image", "full", EVERYTHING, {"augment": "auto"}),
+        ("image", "lora", {"r": 4, "alpha": 8}, {"class_weights": "on", "augment": "on"}),
+        ("text", "features", {}, {"class_weights": "on", "label_smoothing": 0.1}),
+    ],
+)
+def test_techniques_together_give_a_complete_run(assets, tmp_path, tl_home, task, method, params, train_kw):
+    from tl_core import runfiles as rf
+    from tl_core import train
+
+    run_dir = runs.create_run(_config(assets, task, method, params, **train_kw), run_dir=tmp_path / "run")
+    assert train.run(run_dir) == 0, rf.read_json(run_dir / rf.STATUS)
+    assert rf.read_json(run_dir / rf.RESULTS)["metrics"]
+    info = rf.read_json(run_dir / "techniques.json")
+    assert info["label_smoothing"] == train_kw.get("label_smoothing", 0.0)
+    assert (info["class_weights"] is not None) == (train_kw.get("class_weights") == "on" or task == "text")
+    if task == "image":
+        assert info["augment"] in ("on", "auto: on (photos)")
+    if params.get("lp_ft"):
+        assert info["lp_ft"]["probe_loss_after"] < info["lp_ft"]["probe_loss_before"]
