@@ -79,7 +79,11 @@ def build(folder: RunFolder, prep: Prepared) -> Built:
 
 def _train_labels(prep: Prepared) -> Any:
     """The training split's labels: class ids, or per-word tag ids for NER."""
-    return prep.data.train["tags" if prep.cfg.task == "ner" else "label"]
+    try:
+        return prep.data.train["tags" if prep.cfg.task == "ner" else "label"]
+    except (KeyError, ValueError, TypeError):  # data kept in another form: the model-ready labels (-100 skipped)
+        ds = prep.train_ds
+        return ds.labels if hasattr(ds, "labels") else ds["labels"]
 
 
 def _build_model(prep: Prepared, bf16: bool, yield_flag: YieldFlag | None, loss_fn: Callable | None = None) -> Built:

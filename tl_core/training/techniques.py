@@ -80,11 +80,12 @@ def find_layout(model: nn.Module) -> Layout:
     names = [n for n, _ in model.named_parameters()]
     per_block = [[n for n in names if _under(n, [f"{path}.{i}"])] for i in range(len(blocks))]
     in_blocks = {n for block in per_block for n in block}
-    first = names.index(per_block[0][0]) if per_block[0] else 0
+    position = {n: i for i, n in enumerate(names)}  # registration order: embeddings come before the blocks
+    first = position[per_block[0][0]] if per_block[0] else 0
     head_names = [n for n in names if _under(n, head)]
     rest = [n for n in names if n not in in_blocks and n not in set(head_names)]
-    embeddings = [n for n in rest if names.index(n) < first]
-    top = [n for n in rest if names.index(n) >= first]
+    embeddings = [n for n in rest if position[n] < first]
+    top = [n for n in rest if position[n] >= first]
     return Layout(embeddings, per_block, top, head_names, path, _output_layer(model, head))
 
 
