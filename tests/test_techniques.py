@@ -130,6 +130,7 @@ def _weights(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
+@pytest.mark.slow  # trains a tiny model
 def test_frozen_blocks_keep_their_weights_bit_identical(assets, tmp_path, tl_home):
     trainer, built, _ = _trainer(assets, tmp_path, params={"freeze_layers": 1})
     layout = built.techniques.layout
@@ -142,6 +143,7 @@ def test_frozen_blocks_keep_their_weights_bit_identical(assets, tmp_path, tl_hom
     assert built.counts["trainable"] < built.counts["total"]
 
 
+@pytest.mark.slow  # trains a tiny model
 def test_gradual_unfreezing_opens_one_block_per_epoch_from_the_top(assets, tmp_path, tl_home):
     trainer, built, _ = _trainer(assets, tmp_path, epochs=4, params={"unfreeze_every": 1.0})
     layout = built.techniques.layout  # tiny BERT: embeddings, 2 blocks, pooler (top), classifier (head)
@@ -158,6 +160,7 @@ def test_gradual_unfreezing_opens_one_block_per_epoch_from_the_top(assets, tmp_p
     assert all(not torch.equal(before[n], after[n]) for n in layout.embeddings if "word_embeddings" not in n)
 
 
+@pytest.mark.slow  # trains a tiny model
 def test_optimizer_groups_carry_layer_wise_decayed_rates(assets, tmp_path, tl_home):
     params = {"layer_lr_decay": 0.5, "head_learning_rate": 1e-2}
     trainer, built, _ = _trainer(assets, tmp_path, params=params, learning_rate=1e-3)
@@ -175,6 +178,7 @@ def test_optimizer_groups_carry_layer_wise_decayed_rates(assets, tmp_path, tl_ho
     assert biases[0]["weight_decay"] == 0.0  # the no-decay split survives
 
 
+@pytest.mark.slow  # trains a tiny model
 def test_lp_ft_starts_fine_tuning_from_the_probe_head(assets, tmp_path, tl_home, monkeypatch):
     probed: dict[str, torch.Tensor] = {}
     fit = lpft.fit_probe
@@ -217,6 +221,7 @@ def _images(loader) -> list[torch.Tensor]:
     return [img for batch in loader for img in batch["pixel_values"]]
 
 
+@pytest.mark.slow  # builds a run's trainer
 @pytest.mark.parametrize("setting", ["on", "off"])
 def test_augmentation_changes_training_batches_never_eval_batches(assets, tmp_path, tl_home, setting):
     trainer, built, prep = _trainer(assets, tmp_path, task="image", augment=setting)
@@ -244,6 +249,7 @@ def test_augmentation_auto_decides_from_the_data():
     assert out.shape == batch.shape and 0 <= out.min() and out.max() <= 1 and not torch.equal(out, batch)
 
 
+@pytest.mark.slow  # trains a tiny model
 def test_class_weights_appear_in_the_loss(assets, tmp_path, tl_home):
     trainer, built, _ = _trainer(assets, tmp_path)  # 24 positive vs 6 negative: auto turns weights on
     weights = built.loss_fn.weights
@@ -276,6 +282,7 @@ def test_class_weight_and_label_smoothing_settings():
     assert float(tokens) == pytest.approx(float(torch.log(torch.tensor(2.0))))
 
 
+@pytest.mark.slow  # trains a tiny model
 def test_early_stopping_restores_the_best_checkpoint(assets, tmp_path, tl_home):
     trainer, built, _ = _trainer(assets, tmp_path, epochs=4, early_stopping_patience=1, class_weights="off")
     scores = iter([0.9, 0.2, 0.1, 0.1])  # the best is the first evaluation; patience 1 stops after the second
@@ -321,6 +328,7 @@ def test_the_form_hides_settings_of_other_methods():
 EVERYTHING = {"freeze_layers": 1, "layer_lr_decay": 0.8, "head_learning_rate": 5e-3, "unfreeze_every": 0.5}
 
 
+@pytest.mark.slow  # five in-process runs
 @pytest.mark.parametrize(
     "task,method,params,train_kw",
     [
