@@ -65,6 +65,37 @@ def test_blocks_embeddings_and_head_found_by_structure(family):
     assert set(layout.embeddings) | set(layout.blocks[1]) <= frozen and not frozen & set(layout.blocks[2])
     with pytest.raises(UserError, match=f"has {n_blocks} blocks"):
         tq.frozen_names(layout, n_blocks + 1)
+    _every_technique_applies(model, layout, family)
+
+
+def _every_technique_applies(model, layout, family: str) -> None:
+    """Groups, gradual unfreezing and LP-FT's probe on this family: each parameter in one group (frozen ones in
+    none), stages opening top-down, the probe fitted on the output layer's own inputs."""
+    from tl_core.methods import FullParams
+
+    params = FullParams(freeze_layers=1, layer_lr_decay=0.5, head_learning_rate=1e-2)
+    groups = tq.optimizer_groups(model, layout, params, 1e-3, 0.01, {n for n, _ in model.named_parameters()})
+    grouped = [id(p) for g in groups for p in g["params"]]
+    frozen = tq.frozen_names(layout, 1)
+    assert sorted(grouped) == sorted(id(p) for n, p in model.named_parameters() if n not in frozen)
+    assert tq.unfrozen_names(layout, 0, set()) == set(layout.top + layout.head)
+    assert tq.unfrozen_names(layout, 1, set()) == set(layout.top + layout.head + layout.blocks[-1])
+    torch.manual_seed(0)
+    if family in ("vit", "convnext", "timm-efficientnet"):
+        rows = [{"pixel_values": torch.randn(3, 32, 32), "labels": i % 3} for i in range(6)]
+    else:
+        rows = [{"input_ids": torch.randint(5, 50, (7,)), "labels": i % 3} for i in range(6)]
+        if family == "roberta-ner":
+            rows = [{**r, "labels": torch.tensor([-100, 0, 1, 2, 1, 0, -100])} for r in rows]
+
+    def collate(batch):
+        return {k: torch.stack([torch.as_tensor(r[k]) for r in batch]) for k in batch[0]}
+
+    before = layout.output_layer.weight.detach().clone()
+    info = lpft.linear_probe(model, layout.output_layer, rows, collate, 4, None, seed=0)
+    assert info["probe_rows"] == (30 if family == "roberta-ner" else 6)
+    assert info["probe_loss_after"] < info["probe_loss_before"]
+    assert not torch.equal(before, layout.output_layer.weight)
 
 
 # --- runs on tiny models --------------------------------------------------------------------------------------

@@ -56,7 +56,10 @@ def fit_probe(
     x: torch.Tensor, y: torch.Tensor, layer: nn.Linear, loss_fn: Callable | None, seed: int
 ) -> dict[str, float]:
     """Train ``layer`` as a linear probe on (x, y) and write the result into it; returns the loss before/after."""
-    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)
+    mean, std = x.mean(0), x.std(0)
+    # Constant inputs (dead ReLUs, padding dims) keep scale 1: dividing by a near-zero std would fold huge weights
+    # into the layer and lose the probe to cancellation in float32.
+    std = torch.where(std > 1e-3 * std.mean().clamp_min(1e-12), std, torch.ones_like(std))
     z = (x - mean) / std
     probe = nn.Linear(x.shape[1], layer.out_features)
     gen = torch.Generator().manual_seed(seed)
