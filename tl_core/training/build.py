@@ -95,7 +95,7 @@ def _build_model(prep: Prepared, bf16: bool, yield_flag: YieldFlag | None, loss_
     model = models.load_model(cfg.task, cfg.model, prep.data.labels, cfg.revision, attn_implementation=attn)
     if cfg.method == "lora":
         model = apply_lora(model, prep.task.peft_task_type, prep.params)
-    setup, info = _full_techniques(model, prep, loss_fn) if cfg.method == "full" else (None, {})
+    setup, info = _full_techniques(model, prep, loss_fn, bf16) if cfg.method == "full" else (None, {})
     train_collator = _augmentation(prep, info)
     if yield_flag is not None:
         install_pause_points(model, yield_flag)
@@ -122,7 +122,9 @@ def _build_model(prep: Prepared, bf16: bool, yield_flag: YieldFlag | None, loss_
     )
 
 
-def _full_techniques(model: nn.Module, prep: Prepared, loss_fn: Callable | None) -> tuple[FullSetup | None, dict]:
+def _full_techniques(
+    model: nn.Module, prep: Prepared, loss_fn: Callable | None, bf16: bool
+) -> tuple[FullSetup | None, dict]:
     """LP-FT's probe, then the frozen blocks; the Trainer gets the rest (groups, unfreezing) from the setup."""
     params, tc = prep.params, prep.cfg.train
     if not uses_layout(params):
@@ -132,7 +134,7 @@ def _full_techniques(model: nn.Module, prep: Prepared, loss_fn: Callable | None)
     frozen = frozen_names(layout, params.freeze_layers)  # refuses more blocks than the model has, before the probe
     if params.lp_ft:
         info["lp_ft"] = linear_probe(
-            model, layout.output_layer, prep.train_ds, prep.collator, tc.eval_batch_size, loss_fn, tc.seed
+            model, layout.output_layer, prep.train_ds, prep.collator, tc.eval_batch_size, loss_fn, tc.seed, bf16
         )
     set_trainable(model, frozen)
     info["frozen_parameters"] = sum(p.numel() for n, p in model.named_parameters() if n in frozen)

@@ -11,6 +11,7 @@ weights, so the output layer computes the probe's function on its raw inputs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -25,21 +26,28 @@ PROBE_LR = 1e-2
 
 @torch.no_grad()  # not inference_mode: the probe trains on these tensors with autograd
 def head_inputs(
-    model: nn.Module, layer: nn.Module, dataset: Any, collator: Callable, batch_size: int
+    model: nn.Module, layer: nn.Module, dataset: Any, collator: Callable, batch_size: int, bf16: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The output layer's inputs [M, H] and their labels [M] over ``dataset`` (tokens: labelled positions only)."""
+    """The output layer's inputs [M, H] and their labels [M] over ``dataset`` (tokens: labelled positions only),
+    computed as training computes them (bf16 autocast when the run uses it)."""
     captured: list[torch.Tensor] = []
     hook = layer.register_forward_pre_hook(lambda _mod, args: captured.append(args[0].detach().float().cpu()))
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    order = list(range(len(dataset)))
+    if "input_ids" in getattr(dataset, "column_names", ()):  # similar lengths together: far less padding
+        lengths = [len(x) for x in dataset["input_ids"]]
+        order.sort(key=lambda i: lengths[i])
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     feats, labels = [], []
     try:
-        for start in range(0, len(dataset), batch_size):
-            batch = collator([dataset[i] for i in range(start, min(len(dataset), start + batch_size))])
+        for start in range(0, len(order), batch_size):
+            batch = collator([dataset[i] for i in order[start : start + batch_size]])
             y = batch.pop("labels")
             captured.clear()
-            model(**{k: v.to(device) for k, v in batch.items()})
+            with autocast:
+                model(**{k: v.to(device) for k, v in batch.items()})
             x = captured[-1]
             x = x.reshape(-1, x.shape[-1]) if x.dim() > 2 else x
             y = y.reshape(-1)
@@ -91,13 +99,14 @@ def linear_probe(
     batch_size: int,
     loss_fn: Callable | None,
     seed: int,
+    bf16: bool = False,
 ) -> dict[str, float]:
     """LP: the output layer of ``model`` replaced by a linear probe fitted on the frozen model's features."""
     if not isinstance(layer, nn.Linear) or layer.bias is None:
         raise UserError("LP-FT needs a linear classification layer with a bias; this model's head has none.")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
-    x, y = head_inputs(model, layer, dataset, collator, batch_size)
+    x, y = head_inputs(model, layer, dataset, collator, batch_size, bf16)
     if len(y) == 0:
         raise UserError("LP-FT found no labelled training examples to fit the probe on.")
     return fit_probe(x, y, layer, loss_fn, seed)
