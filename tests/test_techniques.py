@@ -92,7 +92,12 @@ def _every_technique_applies(model, layout, family: str) -> None:
         return {k: torch.stack([torch.as_tensor(r[k]) for r in batch]) for k in batch[0]}
 
     before = layout.output_layer.weight.detach().clone()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    stats = [(m.running_mean.clone(), m.momentum) for m in norms]
     info = lpft.linear_probe(model, layout.output_layer, rows, collate, 4, None, seed=0)
+    assert (family == "timm-efficientnet") == bool(norms)
+    # the probe saw batch statistics (what training feeds the head) but left the running ones as they were
+    assert all(torch.equal(m.running_mean, mean) and m.momentum == mom for m, (mean, mom) in zip(norms, stats))
     assert info["probe_rows"] == (30 if family == "roberta-ner" else 6)
     assert info["probe_loss_after"] < info["probe_loss_before"]
     assert not torch.equal(before, layout.output_layer.weight)

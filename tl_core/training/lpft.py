@@ -22,6 +22,7 @@ from ..errors import UserError
 PROBE_STEPS = 300  # full passes are cheap: a linear layer on cached vectors (seconds for 100k rows)
 PROBE_BATCH = 1024
 PROBE_LR = 1e-2
+PROBE_L2 = 1e-2  # on standardised inputs; Fashion-MNIST probe: held-out loss 2.76 -> 1.49 against 0 (bench data)
 
 
 @torch.no_grad()  # not inference_mode: the probe trains on these tensors with autograd
@@ -35,8 +36,11 @@ def head_inputs(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    norms = _batch_statistics(model)
     order = list(range(len(dataset)))
-    if "input_ids" in getattr(dataset, "column_names", ()):  # similar lengths together: far less padding
+    if norms:  # batch statistics of one-class batches would describe the class, not the data: shuffle
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
+    elif "input_ids" in getattr(dataset, "column_names", ()):  # similar lengths together: far less padding
         lengths = [len(x) for x in dataset["input_ids"]]
         order.sort(key=lambda i: lengths[i])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
@@ -56,8 +60,25 @@ def head_inputs(
             labels.append(y[keep])
     finally:
         hook.remove()
+        for bn, (momentum, tracked) in norms.items():
+            bn.momentum = momentum
+            bn.num_batches_tracked.copy_(tracked)
         model.train(was_training)
     return torch.cat(feats), torch.cat(labels).long()
+
+
+def _batch_statistics(model: nn.Module) -> dict[nn.Module, tuple[Any, torch.Tensor]]:
+    """BatchNorm layers normalise training batches with the batch's own statistics, and a new domain's differ
+    from the pretrained running ones (Fashion-MNIST on EfficientNet: the head's inputs moved by 120% of their
+    norm). The probe must see what fine-tuning will feed the head, so these layers use batch statistics here,
+    with momentum 0 so their running statistics stay as they were. Returns what to restore."""
+    saved = {}
+    for mod in model.modules():
+        if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.track_running_stats:
+            saved[mod] = (mod.momentum, mod.num_batches_tracked.clone())
+            mod.momentum = 0.0
+            mod.train()
+    return saved
 
 
 def fit_probe(
@@ -77,7 +98,9 @@ def fit_probe(
         before = float(loss_of(layer(x.to(layer.weight.device)).cpu(), y))
     for _ in range(PROBE_STEPS):
         idx = torch.randint(len(y), (min(PROBE_BATCH, len(y)),), generator=gen)
-        loss = loss_of(probe(z[idx]), y[idx])
+        # L2 keeps the probe's logits moderate: an unregularised probe separates a few hundred examples with
+        # huge weights, and fine-tuning would start from near-certain, brittle predictions.
+        loss = loss_of(probe(z[idx]), y[idx]) + PROBE_L2 * probe.weight.pow(2).sum()
         optim.zero_grad()
         loss.backward()
         optim.step()
