@@ -24,7 +24,7 @@ from . import common as c
 from . import transfer
 
 # row -> (method, method_params overrides). Half of the blocks frozen: MiniLM has 6 layers, EfficientNet-Lite0
-# 7 stages (its first three hold under 5% of the weights but run at the highest resolution).
+# 7 stages (its first three hold under 2% of the weights but run at the highest resolution).
 ROWS: dict[str, tuple[str, dict[str, list[str]]]] = {
     "full": ("full", {}),
     "freeze-half": (
