@@ -123,6 +123,14 @@ def form(
         "Machines": 1,
         "Main machine address": "",
         "Main machine port": 29500,
+        "Class weights": "auto",
+        "Label smoothing": 0.0,
+        "Image augmentation": "auto",
+        "Frozen bottom blocks": 0,
+        "Layer-wise LR decay": 1.0,
+        "Head learning rate": 0.0,
+        "Unfreeze a block every (epochs)": 0.0,
+        "Linear probe first (LP-FT)": False,
     }
 
 

@@ -29,11 +29,13 @@ def setting(
     above: float | None = None,
     choices: tuple[str, ...] = (),
     tasks: tuple[str, ...] = (),
+    methods: tuple[str, ...] = (),
     **kw: Any,
 ) -> Any:
     """A config field with what the UI and the checks need: ``label`` (shown as a form field when set), ``help``
     (the field's hint), inclusive ``minimum``/``maximum``, an exclusive lower bound ``above``, allowed ``choices``,
-    and the ``tasks`` it applies to (empty: all). The form, the CLI and the trainer all read these."""
+    and the ``tasks`` and ``methods`` it applies to (empty: all). The form, the CLI and the trainer all read these;
+    a config that sets a field away from its default for a method it does not apply to is refused."""
     meta = {
         "help": help,
         "label": label,
@@ -42,6 +44,7 @@ def setting(
         "above": above,
         "choices": choices,
         "tasks": tasks,
+        "methods": methods,
     }
     if callable(default) and not isinstance(default, str):
         return field(default_factory=default, metadata=meta, **kw)
@@ -105,6 +108,32 @@ class TrainConfig:
     profile_steps: int = setting(
         0, "> 0: torch.profiler over this many steps, table in the run's profile.txt.", minimum=0
     )
+    class_weights: str = setting(
+        "auto",
+        "Weigh rare classes up in the loss so the model does not just learn the common ones. auto = on when the "
+        "largest class has at least 3x the examples of the smallest (text and images; NER stays off: 'O' always "
+        "dominates there, and weighting it down trades precision for recall). on / off force it.",
+        label="Class weights",
+        choices=("auto", "on", "off"),
+    )
+    label_smoothing: float = setting(
+        0.0,
+        "Train towards 90% instead of 100% confidence (0.1) so the model is less over-confident; 0 = off. "
+        "Helps with noisy labels; 0.05-0.1 is typical.",
+        label="Label smoothing",
+        minimum=0,
+        maximum=0.5,
+    )
+    augment: str = setting(
+        "auto",
+        "Random crops, left-right flips and colour changes of training images (never of evaluation images): "
+        "more robust models from few photos. auto = on, except for greyscale or small (< 64 px) images and for "
+        "labels that are digits or single characters, where a flip or crop can change the answer. on / off force it.",
+        label="Image augmentation",
+        choices=("auto", "on", "off"),
+        tasks=("image",),
+        methods=("full", "lora"),
+    )
 
     def __post_init__(self) -> None:
         if self.save_steps > 0 and self.early_stopping_patience > 0:
@@ -140,6 +169,7 @@ class RunConfig:
         from .methods import parse_params  # methods imports this module: import when first used
 
         parse_params(self.method, self.method_params)  # the CLI refuses the same bad values as the page
+        _check_methods(self.train, self.method)
 
     # --- (de)serialisation -------------------------------------------------
     @classmethod
@@ -195,6 +225,18 @@ class RunConfig:
                 raise ConfigError(f"Unknown config key '{key}'.")
             target[leaf] = yaml.safe_load(value) if value.strip() else None
         return RunConfig.from_dict(raw)
+
+
+def _check_methods(section: Any, method: str) -> None:
+    """Refuse a setting changed from its default for a method it does not apply to (e.g. image augmentation with
+    the features method, which trains on features computed once): it would silently do nothing."""
+    for f in fields(section):
+        methods = f.metadata.get("methods") if f.metadata else ()
+        if methods and method not in methods and getattr(section, f.name) != f.default:
+            raise ConfigError(
+                f"train.{f.name} applies to the {' and '.join(methods)} method{'s' if len(methods) > 1 else ''} "
+                f"only, not to '{method}': leave it at {f.default!r} or choose another method."
+            )
 
 
 def build(cls: type, raw: dict[str, Any], prefix: str) -> Any:

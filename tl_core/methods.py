@@ -21,6 +21,46 @@ from .errors import ConfigError
 class FullParams:
     """Fine-tune every weight. Best with a few thousand examples or data unlike the model's pretraining."""
 
+    # The blocks are found by structure (training/techniques.py): a transformer's layers, a convnet's stages.
+    freeze_layers: int = setting(
+        0,
+        "Keep the embeddings and this many bottom blocks (transformer layers / convnet stages) as pretrained; "
+        "0 = train all. Faster, less memory, and guards small datasets against forgetting.",
+        label="Frozen bottom blocks",
+        minimum=0,
+        maximum=1000,
+    )
+    layer_lr_decay: float = setting(
+        1.0,
+        "Each block down trains at this times the rate of the block above (0.8-0.95 typical): general lower "
+        "layers change less than task-specific upper ones. 1 = one rate for all.",
+        label="Layer-wise LR decay",
+        above=0,
+        maximum=1,
+    )
+    head_learning_rate: float = setting(
+        0.0,
+        "Learning rate of the new classification head, which starts from random weights and can learn faster "
+        "(e.g. 10x the main rate); 0 = the main learning rate.",
+        label="Head learning rate",
+        minimum=0,
+        maximum=1,
+    )
+    unfreeze_every: float = setting(
+        0.0,
+        "Gradual unfreezing: start with only the head training and unfreeze one more block from the top every "
+        "this many epochs (1 = one per epoch, 0.25 = one per quarter epoch); 0 = off.",
+        label="Unfreeze a block every (epochs)",
+        minimum=0,
+        maximum=1000,
+    )
+    lp_ft: bool = setting(
+        False,
+        "LP-FT: first fit the head alone on the frozen model's features (a linear probe, seconds), then fine-tune "
+        "everything from that head. A random head's first steps can no longer damage the pretrained features.",
+        label="Linear probe first (LP-FT)",
+    )
+
 
 @dataclass
 class LoraParams:

@@ -2,7 +2,7 @@
 
 A field declared with a ``label`` (``tl_core.config.setting``) becomes a component: its type picks the kind
 (number, whole number, checkbox, text), its ``choices`` make a dropdown, its ``help`` is the hint and its
-``tasks`` say for which tasks it is shown. The same group reads the components back into a dict for the config
+``tasks`` and ``methods`` say for which tasks and methods it is shown. The same group reads the components back into a dict for the config
 and writes a config section into them.
 """
 
@@ -23,18 +23,24 @@ class FieldGroup:
 
     components: dict[str, gr.components.Component]
     tasks: dict[str, tuple[str, ...]]  # empty tuple: every task
+    methods: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # missing or empty: every method
 
     def read(self, values: dict[Any, Any]) -> dict[str, Any]:
         """The section as a plain dict, from an event's ``{component: value}``."""
         return {name: values[comp] for name, comp in self.components.items()}
 
-    def write(self, section: Any, task: str | None = None) -> dict[Any, Any]:
-        """``{component: value}`` showing a config section (a dataclass instance); with ``task``, the fields that
-        apply to some tasks only are also shown or hidden for it."""
+    def write(self, section: Any, task: str | None = None, method: str | None = None) -> dict[Any, Any]:
+        """``{component: value}`` showing a config section (a dataclass instance); with ``task`` (``method``), the
+        fields that apply to some tasks (methods) only are also shown or hidden for it."""
         out: dict[Any, Any] = {}
         for name, comp in self.components.items():
             value = getattr(section, name)
-            out[comp] = gr.update(value=value, visible=task in self.tasks[name]) if task and self.tasks[name] else value
+            tasks, methods = self.tasks[name], self.methods.get(name, ())
+            if (task and tasks) or (method and methods):
+                visible = (not task or not tasks or task in tasks) and (not method or not methods or method in methods)
+                out[comp] = gr.update(value=value, visible=visible)
+            else:
+                out[comp] = value
         return out
 
 
@@ -53,7 +59,11 @@ def generate(cls: type, id_prefix: str = "", per_row: int = 3) -> FieldGroup:
             for f in chosen[start : start + per_row]:
                 elem_id = id_prefix + f.name.replace("_", "-")
                 components[f.name] = _component(f, _plain_type(hints[f.name]), elem_id)
-    return FieldGroup(components, {f.name: tuple(f.metadata.get("tasks") or ()) for f in chosen})
+    return FieldGroup(
+        components,
+        {f.name: tuple(f.metadata.get("tasks") or ()) for f in chosen},
+        {f.name: tuple(f.metadata.get("methods") or ()) for f in chosen},
+    )
 
 
 def _component(f: dataclasses.Field, kind: type, elem_id: str) -> gr.components.Component:

@@ -96,7 +96,7 @@ def read_config(page: Page, ws: Workspace, values: dict[Any, Any]) -> RunConfig:
 
 def settings_updates(m: MethodTab, cfg: RunConfig) -> dict[Any, Any]:
     """Show a config's training settings (those that apply to its task) and its method's params and description."""
-    out = m.train.write(cfg.train, task=cfg.task)
+    out = m.train.write(cfg.train, task=cfg.task, method=cfg.method)
     out.update(m.params[cfg.method].write(parse_params(cfg.method, cfg.method_params)))
     out.update({group: gr.update(visible=name == cfg.method) for name, group in m.param_groups.items()})
     out[m.method_md] = presenters.method_text(cfg.method)

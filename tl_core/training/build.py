@@ -8,7 +8,7 @@ trains on its features.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,13 @@ from ..cpu_yield import YieldFlag, install_pause_points, training_flag
 from ..features import FeatureDataset, HeadModel, cache_key, cached_extract, extract, regroup_token_logits
 from ..hardware import use_bf16
 from ..methods import apply_lora, count_parameters
+from . import augment
 from .context import RunFolder
+from .lpft import linear_probe
 from .prepare import Prepared
+from .techniques import FullSetup, find_layout, frozen_names, label_counts, make_loss, set_trainable, uses_layout
+
+TECHNIQUES = "techniques.json"
 
 
 @dataclass
@@ -51,18 +56,37 @@ class Built:
     length_grouped: bool = False  # training batches of similar lengths (batching.py)
     eval_order: np.ndarray | None = None  # eval_ds[i] is example eval_order[i] of the evaluation split
     features: FeatureParts | None = None  # features method only
+    train_collator: Callable | None = None  # training batches only (image augmentation); None: ``collator``
+    loss_fn: Callable | None = None  # class weights / label smoothing; None: the model's own loss
+    techniques: FullSetup | None = None  # full method: frozen blocks, layer-wise rates, gradual unfreezing
+    technique_info: dict[str, Any] = field(default_factory=dict)  # what was decided: RUN_DIR/techniques.json
 
 
 def build(folder: RunFolder, prep: Prepared) -> Built:
     tc = prep.cfg.train
     yield_flag = training_flag(tc.cpu_yield)
     bf16 = use_bf16(tc.precision, prep.cfg.task)
+    loss_fn, info = make_loss(tc, prep.cfg.task, label_counts(_train_labels(prep), len(prep.data.labels)))
     if prep.cfg.method == "features":
-        return _build_features(folder, prep, bf16, yield_flag)
-    return _build_model(prep, bf16, yield_flag)
+        built = _build_features(folder, prep, bf16, yield_flag)
+    else:
+        built = _build_model(prep, bf16, yield_flag, loss_fn)
+    built.loss_fn = loss_fn
+    built.technique_info = {**info, **built.technique_info}
+    folder.write_json(TECHNIQUES, built.technique_info)
+    return built
 
 
-def _build_model(prep: Prepared, bf16: bool, yield_flag: YieldFlag | None) -> Built:
+def _train_labels(prep: Prepared) -> Any:
+    """The training split's labels: class ids, or per-word tag ids for NER."""
+    try:
+        return prep.data.train["tags" if prep.cfg.task == "ner" else "label"]
+    except (KeyError, ValueError, TypeError):  # data kept in another form: the model-ready labels (-100 skipped)
+        ds = prep.train_ds
+        return ds.labels if hasattr(ds, "labels") else ds["labels"]
+
+
+def _build_model(prep: Prepared, bf16: bool, yield_flag: YieldFlag | None, loss_fn: Callable | None = None) -> Built:
     cfg = prep.cfg
     text_like = cfg.task in ("text", "ner")
     # On CPU, SDPA's attention backward cost 28% of a MiniLM step for <2% of its FLOPs (torch.profiler, bench):
@@ -71,6 +95,8 @@ def _build_model(prep: Prepared, bf16: bool, yield_flag: YieldFlag | None) -> Bu
     model = models.load_model(cfg.task, cfg.model, prep.data.labels, cfg.revision, attn_implementation=attn)
     if cfg.method == "lora":
         model = apply_lora(model, prep.task.peft_task_type, prep.params)
+    setup, info = _full_techniques(model, prep, loss_fn, bf16) if cfg.method == "full" else (None, {})
+    train_collator = _augmentation(prep, info)
     if yield_flag is not None:
         install_pause_points(model, yield_flag)
     eval_ds, eval_order = prep.eval_ds, None
@@ -90,7 +116,42 @@ def _build_model(prep: Prepared, bf16: bool, yield_flag: YieldFlag | None) -> Bu
         yield_flag=yield_flag,
         length_grouped=text_like and cfg.train.group_by_length,
         eval_order=eval_order,
+        train_collator=train_collator,
+        techniques=setup,
+        technique_info=info,
     )
+
+
+def _full_techniques(
+    model: nn.Module, prep: Prepared, loss_fn: Callable | None, bf16: bool
+) -> tuple[FullSetup | None, dict]:
+    """LP-FT's probe, then the frozen blocks; the Trainer gets the rest (groups, unfreezing) from the setup."""
+    params, tc = prep.params, prep.cfg.train
+    if not uses_layout(params):
+        return None, {}
+    layout = find_layout(model)
+    info: dict[str, Any] = {"blocks": len(layout.blocks), "blocks_path": layout.blocks_path}
+    frozen = frozen_names(layout, params.freeze_layers)  # refuses more blocks than the model has, before the probe
+    if params.lp_ft:
+        info["lp_ft"] = linear_probe(
+            model, layout.output_layer, prep.train_ds, prep.collator, tc.eval_batch_size, loss_fn, tc.seed, bf16
+        )
+    set_trainable(model, frozen)
+    info["frozen_parameters"] = sum(p.numel() for n, p in model.named_parameters() if n in frozen)
+    return FullSetup(model, layout, params, tc.learning_rate, tc.weight_decay, frozen), info
+
+
+def _augmentation(prep: Prepared, info: dict[str, Any]) -> Callable | None:
+    """The training collator that augments images, when train.augment (auto: decided from the data) says so."""
+    cfg = prep.cfg
+    if cfg.task != "image":
+        return None
+    n = min(len(prep.train_ds), augment.SAMPLE)
+    pixels = [prep.train_ds[i].get("pixels") for i in range(n)]
+    sources = list(prep.data.train["image"][:n]) if "image" in prep.data.train.column_names else []
+    on, why = augment.resolve(cfg.train.augment, cfg.task, cfg.method, prep.data.labels, sources, pixels)
+    info["augment"] = why
+    return augment.AugmentCollator(prep.collator) if on else None
 
 
 def _build_features(folder: RunFolder, prep: Prepared, bf16: bool, yield_flag: YieldFlag | None) -> Built:

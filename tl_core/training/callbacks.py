@@ -167,3 +167,34 @@ class StepProfiler(TrainerCallback):
             f"torch.profiler over {steps} training steps ({per_step:.3f} s/step under the profiler), "
             f"from step {self.start_step}\n\n{table}"
         )
+
+
+class GradualUnfreezing(TrainerCallback):
+    """Gradual unfreezing (ULMFiT): the head (and the modules just below it) train from the start, then one more
+    block from the top every ``every`` epochs, the embeddings last. Checked before every step, from the epoch the
+    Trainer reports, so a resumed run picks up the same stage. Blocks in ``frozen`` (freeze_layers) never open."""
+
+    def __init__(self, model: torch.nn.Module, layout: Any, frozen: set[str], every: float):
+        from .techniques import set_trainable, unfrozen_names
+
+        self.model, self.layout, self.frozen, self.every = model, layout, frozen, every
+        self._open, self._set = unfrozen_names, set_trainable
+        self.stage = -1
+        self.history: list[tuple[int, int]] = []  # (global step, trainable parameter tensors): for tests and logs
+        self.apply(0)
+
+    def apply(self, stage: int) -> None:
+        if stage == self.stage:
+            return
+        self.stage = stage
+        names = {n for n, _ in self.model.named_parameters()}
+        self._set(self.model, names - self._open(self.layout, stage, self.frozen))
+
+    def trainable(self) -> set[str]:
+        return {n for n, p in self.model.named_parameters() if p.requires_grad}
+
+    def on_step_begin(self, args, state, control, **kw):
+        # A small epsilon: the Trainer's float epoch lands a hair under 1.0 at an epoch's end.
+        self.apply(int((state.epoch or 0.0) / self.every + 1e-6))
+        if not self.history or self.history[-1][1] != len(self.trainable()):
+            self.history.append((state.global_step, len(self.trainable())))

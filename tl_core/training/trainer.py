@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..batching import ShuffledLengthGroupedSampler
 from ..config import TrainConfig
 from ..errors import UserError
 from .build import Built
-from .callbacks import PROFILE, PausePoints, RunCallback, StepProfiler, check_finite_loss
+from .callbacks import PROFILE, GradualUnfreezing, PausePoints, RunCallback, StepProfiler, check_finite_loss
 from .context import RunFolder, launcher_world_size, per_device_batch
 from .prepare import Prepared
 
@@ -31,11 +32,53 @@ class RunTrainer(Trainer):
     transformers 5 also length-groups evaluation batches, and predictions would no longer line up with the examples
     they belong to. Evaluation keeps transformers' sequential order (build.py pre-sorts the evaluation data)."""
 
-    def __init__(self, *args, length_grouped: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        length_grouped: bool = False,
+        train_collator: Callable | None = None,
+        loss_fn: Callable | None = None,
+        param_groups: Callable | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.length_grouped = length_grouped
+        # train_collator: training batches only (image augmentation); evaluation keeps ``data_collator``.
+        self.train_collator, self.loss_fn, self.param_groups = train_collator, loss_fn, param_groups
+        if loss_fn is not None:
+            self.loss_is_scaled_for_ga = False  # our loss is a per-batch mean: transformers divides by accumulation
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        """transformers' optimizer with our parameter groups (layer-wise rates, head rate, frozen blocks left
+        out) when the run asks for them."""
+        if self.param_groups is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = optimizer_cls(self.param_groups(set(self.get_decay_parameter_names(opt_model))), **kwargs)
+        return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The model's own loss, or ours (class weights, label smoothing) from its logits."""
+        if self.loss_fn is None or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = self.loss_fn(outputs["logits"], labels)
+        return (loss, outputs) if return_outputs else loss
 
     def get_train_dataloader(self) -> DataLoader:
+        if self.train_collator is None:
+            return self._train_dataloader()
+        eval_collator = self.data_collator
+        self.data_collator = self.train_collator  # read while the DataLoader is built, which keeps its own copy
+        try:
+            return self._train_dataloader()
+        finally:
+            self.data_collator = eval_collator
+
+    def _train_dataloader(self) -> DataLoader:
         if not self.length_grouped or self.train_dataset is None:
             return super().get_train_dataloader()
         args = self.args
@@ -117,6 +160,12 @@ def make_trainer(folder: RunFolder, prep: Prepared, built: Built) -> tuple[RunTr
         callbacks.append(StepProfiler(folder.path / PROFILE, tc.profile_steps))
     if tc.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=tc.early_stopping_patience))
+    tech = built.techniques
+    if tech is not None and tech.unfreeze_every > 0:
+        if launcher_world_size() > 1:
+            # DDP syncs only the parameters that needed gradients when it wrapped the model.
+            raise UserError("Gradual unfreezing runs in one process only: set method_params.unfreeze_every to 0.")
+        callbacks.append(GradualUnfreezing(built.model, tech.layout, tech.frozen, tech.unfreeze_every))
     trainer = RunTrainer(
         model=built.model,
         args=training_arguments(folder, prep, built),
@@ -127,6 +176,9 @@ def make_trainer(folder: RunFolder, prep: Prepared, built: Built) -> tuple[RunTr
         processing_class=prep.processor if built.features is None else None,
         callbacks=callbacks,
         length_grouped=built.length_grouped,
+        train_collator=built.train_collator,
+        loss_fn=built.loss_fn,
+        param_groups=tech.param_groups if tech is not None and tech.own_optimizer else None,
     )
     folder.is_main = trainer.is_world_process_zero()  # accelerate's answer from here on
     progress.accelerator = trainer.accelerator
