@@ -20,6 +20,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .tasks.mapping import token_counts
+
 HEAD_FILE = "head.safetensors"
 HEAD_CONFIG = "tl_head.json"
 
@@ -64,7 +66,7 @@ def extract(
     n = len(dataset)
     order = list(range(n))
     if "input_ids" in getattr(dataset, "column_names", ()):  # similar lengths together: far less padding to compute
-        lengths = [len(x) for x in dataset["input_ids"]]
+        lengths = token_counts(dataset)
         order.sort(key=lambda i: lengths[i])
     rank, world = _shard()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()

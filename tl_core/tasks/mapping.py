@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow.compute as pc
+
 # Below these sizes one process does the work. A worker costs a fork, a pickled copy of its shard (and of the
 # tokenizer) and its own Arrow file: a second or so. Decoding and resizing images is Python + PIL, about one core
 # per process and a few hundred small images a second at best, so a worker's 2,000 images take several seconds
@@ -110,3 +113,15 @@ def run_map(
             desc=f"Preparing {name}",  # datasets adds "(num_proc=N)" when there are workers
             **common,
         )
+
+
+def token_counts(dataset: Any, column: str = "input_ids") -> np.ndarray:
+    """Length of every row's token list, in the dataset's row order.
+
+    One Arrow read of the list offsets instead of a Python loop over rows: ``[len(x) for x in ds["input_ids"]]``
+    materialises every row as a Python list (3.5 s per 100,000 texts here, ~0.01 s this way). Plain lists (tests,
+    in-memory stand-ins) fall back to the loop."""
+    if not hasattr(dataset, "select_columns"):
+        return np.asarray([len(x) for x in dataset[column]], dtype=np.int64)
+    table = dataset.select_columns([column]).with_format("arrow")[:]  # honours select()/shuffle() index maps
+    return pc.list_value_length(table.column(column)).to_numpy(zero_copy_only=False).astype(np.int64)

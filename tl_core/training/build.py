@@ -21,6 +21,7 @@ from ..cpu_yield import YieldFlag, install_pause_points, training_flag
 from ..features import FeatureDataset, HeadModel, cache_key, cached_extract, extract, regroup_token_logits
 from ..hardware import use_bf16
 from ..methods import apply_lora, count_parameters
+from ..tasks.mapping import token_counts
 from . import augment
 from .context import RunFolder
 from .lpft import linear_probe
@@ -103,7 +104,7 @@ def _build_model(prep: Prepared, bf16: bool, yield_flag: YieldFlag | None, loss_
     if text_like:
         # Evaluate in length order: batches of 64 random-length texts computed ~2x the real tokens. results.py
         # puts predictions back in dataset order, so eval_predictions.jsonl still lines up with the rows.
-        eval_order = np.argsort([len(ids) for ids in eval_ds["input_ids"]], kind="stable")
+        eval_order = np.argsort(token_counts(eval_ds), kind="stable")
         eval_ds = eval_ds.select(eval_order)
     return Built(
         model=model,

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError
+from ..tasks.mapping import token_counts
 
 PROBE_STEPS = 300  # full passes are cheap: a linear layer on cached vectors (seconds for 100k rows)
 PROBE_BATCH = 1024
@@ -41,7 +42,7 @@ def head_inputs(
     if norms:  # batch statistics of one-class batches would describe the class, not the data: shuffle
         order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0)).tolist()
     elif "input_ids" in getattr(dataset, "column_names", ()):  # similar lengths together: far less padding
-        lengths = [len(x) for x in dataset["input_ids"]]
+        lengths = token_counts(dataset)
         order.sort(key=lambda i: lengths[i])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
     feats, labels = [], []

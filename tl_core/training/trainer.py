@@ -18,6 +18,7 @@ from .. import runfiles as rf
 from ..batching import ShuffledLengthGroupedSampler
 from ..config import TrainConfig
 from ..errors import UserError
+from ..tasks.mapping import token_counts
 from .build import Built
 from .callbacks import PROFILE, GradualUnfreezing, PausePoints, RunCallback, StepProfiler, check_finite_loss
 from .context import RunFolder, launcher_world_size, per_device_batch
@@ -82,7 +83,7 @@ class RunTrainer(Trainer):
         if not self.length_grouped or self.train_dataset is None:
             return super().get_train_dataloader()
         args = self.args
-        lengths = [len(ids) for ids in self.train_dataset["input_ids"]]
+        lengths = token_counts(self.train_dataset)
         # Groups span one optimizer step (x gradient accumulation) of ALL processes, as transformers' own grouping
         # does; seeded per epoch, so every process, and a run with another process count, sees the same order.
         span = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
