@@ -378,6 +378,7 @@ def list_runs(runs_root: Path | None = None) -> list[dict[str, Any]]:
                 "data": (cfg.get("data") or {}).get("train_file"),
                 "phase": st.get("phase"),
                 "metrics": res.get("metrics") or {},
+                "verdict": (res.get("verdict") or {}).get("level"),  # "weak": no better than guessing
                 "duration_s": (res.get("timing") or {}).get("total_s"),
                 "created": st.get("created"),
             }
