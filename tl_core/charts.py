@@ -12,6 +12,7 @@ ACCENT = "#4f46e5"
 SECOND = "#f97316"
 PALETTE = ["#4f46e5", "#f97316", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#eab308", "#64748b"]
 HEIGHT = 260
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
@@ -26,6 +27,25 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) ->
         font={"family": "Inter, system-ui, sans-serif", "size": 12},
     )
     return fig
+
+
+def class_order(labels: list[str]) -> list[str]:
+    """Classes in display order: numerically when every name is a number or a number word (zero, one, two ...,
+    which the data's sorted label list puts as four, one, three ...), else as given (the data's label list)."""
+
+    def number(label: str) -> float | None:
+        low = str(label).strip().lower()
+        if low in NUMBER_WORDS:
+            return float(NUMBER_WORDS.index(low))
+        try:
+            return float(low)
+        except ValueError:
+            return None
+
+    values = [number(x) for x in labels]
+    if not labels or any(v is None for v in values):
+        return list(labels)
+    return [x for _, x in sorted(zip(values, labels), key=lambda pair: pair[0])]
 
 
 def _empty(fig: go.Figure, message: str) -> go.Figure:
@@ -137,8 +157,9 @@ def label_distribution(
     if not counts:
         return _empty(fig, "Choose data to see how the labels are distributed.")
     per_split = counts if all(isinstance(v, dict) for v in counts.values()) else {"all": counts}
+    top = max((n for values in per_split.values() for n in values.values()), default=0)
     for i, (split, values) in enumerate(per_split.items()):
-        labels = list(values)
+        labels = class_order(list(values))
         fig.add_trace(
             go.Bar(
                 x=labels,
@@ -151,6 +172,8 @@ def label_distribution(
             )
         )
     fig.update_layout(barmode="group", showlegend=len(per_split) > 1)
+    # head-room for the counts above the bars: at the axis top they would sit under the legend
+    fig.update_yaxes(range=[0, max(1, top) * 1.2])
     return fig
 
 
@@ -159,7 +182,9 @@ def confusion_figure(labels: list[str], matrix: list[list[int]]) -> go.Figure:
     size = max(300, min(520, 120 + 42 * len(labels)))
     fig = _layout(go.Figure(), "Confusion matrix", "predicted", "true", height=size)
     if not labels or not matrix:
-        return _empty(fig, "No confusion matrix for this run.")
+        return _empty(fig, "The confusion matrix of a finished run appears here: choose one above.")
+    order = [labels.index(x) for x in class_order(labels)]
+    labels, matrix = [labels[i] for i in order], [[matrix[i][j] for j in order] for i in order]
     fig.add_trace(
         go.Heatmap(
             z=matrix,

@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from tl_core import runfiles as rf
+from tl_core.charts import class_order
 from tl_core.errors import UserError
 from tl_core.methods import METHODS
 from tl_core.registry import TASKS, headline, metric_name, task_title
@@ -39,6 +40,19 @@ PHASE_LABELS = {
     "stopped": "Stopped",
 }
 TRUE_VS_PRED = "true \\ predicted"
+RUNS_EMPTY = (
+    "**No runs yet.** Every run you start appears here with its score, duration and status. Click a **Try it with "
+    "sample data** button on the first tab for a first run in about a minute, or start one from the **Train** tab."
+)
+EVAL_EMPTY = (
+    "**No finished run yet.** Once a run finishes, its metrics, per-class scores and the examples it got wrong "
+    "appear here. Click a **Try it with sample data** button on the first tab, or start a run on the **Train** tab."
+)
+PLAY_EMPTY = (
+    "**No model to try yet.** Once a run finishes you can type a text or drop an image here and see its "
+    "prediction. Click a **Try it with sample data** button on the first tab, or start a run on the **Train** tab."
+)
+BATCH_EMPTY = "Predictions appear here after you upload a file to score."
 RUNS_HEADERS = ["run", "task", "model", "method", "data", "metric", "duration", "status"]
 
 
@@ -125,8 +139,11 @@ def stats_rows(stats: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def column_choices(columns: list[str]) -> list[tuple[str, str]]:
-    return [("auto-detect", "")] + [(c, c) for c in columns]
+def column_choices(columns: list[str], found: str | None = None) -> list[tuple[str, str]]:
+    """A column picker's choices; after a check the automatic choice names the column it found, so "auto-detect"
+    never looks like nothing was detected."""
+    auto = f"auto-detect (found: {found})" if found else "auto-detect"
+    return [(auto, "")] + [(c, c) for c in columns]
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
@@ -244,13 +261,26 @@ def usage_md(used: int, quota: int) -> str:
     )
 
 
-def _name(row: dict[str, Any]) -> str:
+def push_failed_md(message: str) -> str:
+    """A refused or failed Hub push, for the message area under the push button."""
+    return f"<div class='tl-problems-error'>\n\n**Not pushed.** {html.escape(message)}\n\n</div>"
+
+
+def run_name(row: dict[str, Any]) -> str:
+    """A run's name (its folder's), from a row as tl_core.runs.list_runs gives it."""
     return Path(row["run_dir"]).name
+
+
+_name = run_name
 
 
 # --- evaluation ------------------------------------------------------------------------------------------------
 def metrics_rows(res: dict[str, Any]) -> list[list[Any]]:
-    rows = [[k, round(v, 4)] for k, v in (res.get("metrics") or {}).items() if isinstance(v, (int, float))]
+    """The run's metrics under the names users read everywhere (registry.metric_name), the headline first."""
+    metrics = {k: v for k, v in (res.get("metrics") or {}).items() if isinstance(v, (int, float))}
+    key, _ = headline(res.get("task", ""), metrics)
+    ordered = sorted(metrics, key=lambda k: k != key)  # stable: the headline first, the rest as saved
+    rows = [[metric_name(k) + (" (headline)" if k == key else ""), round(metrics[k], 4)] for k in ordered]
     data, params, timing = res.get("data") or {}, res.get("params") or {}, res.get("timing") or {}
     rows += [
         ["evaluation examples", data.get("eval")],
@@ -262,20 +292,45 @@ def metrics_rows(res: dict[str, Any]) -> list[list[Any]]:
 
 
 def per_class_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Per-class (or per-entity-type) scores, classes in display order (numeric for digit names)."""
     report = res.get("report") or {}
     key, items = ("entity", report["per_entity"]) if "per_entity" in report else ("label", report.get("per_class", []))
+    by_name = {str(r[key]): r for r in items}
     return [key, "precision", "recall", "f1", "support"], [
-        [r[key], round(r["precision"], 3), round(r["recall"], 3), round(r["f1"], 3), r["support"]] for r in items
+        [r[key], round(r["precision"], 3), round(r["recall"], 3), round(r["f1"], 3), r["support"]]
+        for r in (by_name[name] for name in class_order(list(by_name)))
     ]
 
 
-def confusion_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """The confusion matrix as a table (rows: true class, columns: predicted class); empty when there is none."""
+def confusion_matrix(res: dict[str, Any]) -> tuple[list[str], list[list[int]]]:
+    """(labels, matrix) in display order; ([], []) when the run has none (NER) or it is malformed."""
     cm = (res.get("report") or {}).get("confusion_matrix") or {}
     labels, matrix = [str(x) for x in cm.get("labels") or []], cm.get("matrix") or []
     if not labels or len(matrix) != len(labels):
         return [], []
+    order = [labels.index(x) for x in class_order(labels)]
+    return [labels[i] for i in order], [[matrix[i][j] for j in order] for i in order]
+
+
+def confusion_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The confusion matrix as a table (rows: true class, columns: predicted class); empty when there is none."""
+    labels, matrix = confusion_matrix(res)
+    if not labels:
+        return [], []
     return [TRUE_VS_PRED, *labels], [[label, *row] for label, row in zip(labels, matrix)]
+
+
+def evaluate_help(task: str | None) -> str:
+    """How to use the error analysis: NER has no confusion table, so it is not mentioned there."""
+    if task == "ner":
+        return (
+            "#### Error analysis\nClick a row of the per-entity table, or choose an entity type, to see the sentences "
+            "with a wrong tag of that type. Wrong tags are marked ✗ with the predicted and the true type."
+        )
+    return (
+        "#### Error analysis\nClick a cell of the confusion table (a true class and a predicted class) or a "
+        "row of the per-class table, and see the examples the model got wrong."
+    )
 
 
 def pick_filter(res: dict[str, Any], table: str, index: Any) -> tuple[str, str]:
@@ -316,7 +371,11 @@ def error_summary(res: dict[str, Any], true: str, pred: str, shown: int) -> str:
         what = f"examples wrongly predicted as **{pred}**"
     else:
         what = "misclassified examples"
-    return f"No {what} in the evaluation split." if shown == 0 else f"Showing {shown} {what}."
+    if shown == 0:
+        return f"No {what} in the evaluation split."
+    if shown == 1:  # one example, one sentence: the noun goes singular
+        what = what.replace("examples", "example", 1).replace("sentences", "sentence", 1)
+    return f"Showing {shown} {what}."
 
 
 def error_table(task: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -341,7 +400,9 @@ def error_table(task: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def ner_highlight(row: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """(word, label) pairs for a sentence: correct entities by type, mistakes as '✗ pred (true X)'."""
+    """(text, label) spans for a sentence: correct entities by type, mistakes as '✗ pred (true X)'. Consecutive
+    words with the same label form one span, and the spaces between spans carry no label (a tag on a space
+    shows as an empty chip)."""
     out = []
     for word, t, p in zip(row["tokens"], row["true"], row["pred"]):
         if t == p:
@@ -350,12 +411,17 @@ def ner_highlight(row: dict[str, Any]) -> list[tuple[str, str | None]]:
             tp = p.split("-", 1)[-1] if p != "O" else "O"
             tt = t.split("-", 1)[-1] if t != "O" else "O"
             out.append((word, f"✗ {tp} (true {tt})"))
+    merged: list[tuple[str, str | None]] = []
+    for word, label in out:
+        if merged and merged[-1][1] == label:
+            merged[-1] = (merged[-1][0] + " " + word, label)
+        else:
+            merged.append((word, label))
     spaced: list[tuple[str, str | None]] = []
-    for i, (word, label) in enumerate(out):
+    for i, span in enumerate(merged):
         if i:
-            same = label is not None and out[i - 1][1] == label
-            spaced.append((" ", label if same else None))
-        spaced.append((word, label))
+            spaced.append((" ", None))
+        spaced.append(span)
     return spaced
 
 

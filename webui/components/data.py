@@ -131,7 +131,9 @@ class DataHandlers:
         }
         for name in form.COLUMNS:
             out[self.tab.fields[name]] = gr.Dropdown(
-                choices=presenters.column_choices(columns), value=values[self.tab.fields[name]] or ""
+                # the automatic choice names what it found ("text_column" -> the detected "text" column)
+                choices=presenters.column_choices(columns, info["columns"].get(name.removesuffix("_column"))),
+                value=values[self.tab.fields[name]] or "",
             )
         return out
 
