@@ -89,6 +89,7 @@ def test_empty_states_say_what_appears_and_how_to_get_it() -> None:
     assert "Not pushed." in presenters.push_failed_md("Give the Hub repository as <x>")
     assert "&lt;x&gt;" in presenters.push_failed_md("<x>")  # escaped: a message is never markup
     assert charts.confusion_figure([], []).layout.annotations[0].text.startswith("The confusion matrix")
+    assert all(len(line) <= 40 for line in charts.loss_figure([]).layout.annotations[0].text.split("<br>"))
 
 
 def test_bar_counts_have_head_room_below_the_legend() -> None:

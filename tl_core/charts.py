@@ -48,9 +48,26 @@ def class_order(labels: list[str]) -> list[str]:
     return [x for _, x in sorted(zip(values, labels), key=lambda pair: pair[0])]
 
 
+def _wrap(message: str, width: int = 38) -> str:
+    """Break a message into lines (plotly annotations never wrap: at phone width a long line is cut off)."""
+    lines: list[str] = []
+    for word in message.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def _empty(fig: go.Figure, message: str) -> go.Figure:
     fig.add_annotation(
-        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"color": "#94a3b8", "size": 13}
+        text=_wrap(message),
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"color": "#94a3b8", "size": 13},
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)

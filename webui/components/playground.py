@@ -119,10 +119,18 @@ class PlaygroundHandlers:
                 t.play_label: None,
                 self.s.example_idx: 0,
             }
+        return self._prefilled(values)[0]
+
+    def _prefilled(self, values: dict[Any, Any]) -> tuple[dict[Any, Any], dict[Any, Any]]:
+        """(updates that show the chosen run's input and output with its first evaluation example, the input
+        values as a prediction reads them)."""
+        t = self.tab
         run_dir = self._run_dir(values)
         task = (rf.read_json(run_dir / rf.CONFIG, {}) or {}).get("task")
         examples = dashboard.example_inputs(run_dir)
         first = examples[0] if examples else None
+        image = dashboard.load_image(first) if first and task == "image" else None
+        inputs = {**values, t.play_text: "" if task == "image" else first or "", t.play_image: image}
         shown = {
             t.empty_md: gr.update(visible=False),
             t.body: gr.update(visible=True),
@@ -134,17 +142,17 @@ class PlaygroundHandlers:
             return {
                 **shown,
                 t.play_text: gr.update(visible=False),
-                t.play_image: gr.update(value=dashboard.load_image(first) if first else None, visible=True),
+                t.play_image: gr.update(value=image, visible=True),
                 t.play_label: gr.update(visible=True, value=None),
                 t.play_ner: gr.update(visible=False, value=None),
-            }
+            }, inputs
         return {
             **shown,
             t.play_text: gr.update(visible=True, value=first or "", label="Sentence" if task == "ner" else "Text"),
             t.play_image: gr.update(visible=False, value=None),
             t.play_label: gr.update(visible=task != "ner", value=None),
             t.play_ner: gr.update(visible=task == "ner", value=None),
-        }
+        }, inputs
 
     @handler
     def next_example(self, values: dict[Any, Any]) -> dict[Any, Any]:
@@ -162,6 +170,11 @@ class PlaygroundHandlers:
 
     @handler
     def predict(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        return self._predict(values)
+
+    def _predict(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        """The prediction for the input shown (not a handler itself: the handlers that predict call it, so the
+        caller is settled once)."""
         t = self.tab
         predictor = dashboard.predictor_for(self._run_dir(values, predicting=True))
         task = predictor.config.task
@@ -178,8 +191,11 @@ class PlaygroundHandlers:
 
     @handler
     def try_it(self, values: dict[Any, Any]) -> dict[Any, Any]:
-        """The Train tab's "Try it": open the Playground on the prefilled example, its prediction already shown."""
-        return {self.page.tabs: gr.Tabs(selected="playground"), **self.predict(values)}
+        """The Train tab's "Try it": open the Playground on the run's first evaluation example with its prediction
+        shown. The example is set here again, not read from the page: the run may have finished a moment ago and
+        its example not arrived yet."""
+        shown, inputs = self._prefilled(values)
+        return {self.page.tabs: gr.Tabs(selected="playground"), **shown, **self._predict(inputs)}
 
     @handler
     def own_image_upload(self, values: dict[Any, Any]) -> dict[Any, Any]:
@@ -188,7 +204,7 @@ class PlaygroundHandlers:
         if not file:
             raise UserError("No image received. Choose a PNG or JPEG file.")
         image = dashboard.load_image(file)
-        return {self.tab.play_image: image, **self.predict({**values, self.tab.play_image: image})}
+        return {self.tab.play_image: image, **self._predict({**values, self.tab.play_image: image})}
 
     @handler
     def predict_file(self, values: dict[Any, Any]) -> dict[Any, Any]:
@@ -218,7 +234,7 @@ def wire(page: Page) -> None:
         [t.play_label, t.play_ner],
         api_name="predict",
     )
-    t.try_btn.click(h.try_it, predict_in, [page.tabs, t.play_label, t.play_ner], api_name="try_it")
+    t.try_btn.click(h.try_it, predict_in, [page.tabs, *h.choose_outputs()], api_name="try_it")
     t.own_image.upload(
         h.own_image_upload, {*predict_in, t.own_image}, [t.play_image, t.play_label, t.play_ner], api_name="own_image"
     )

@@ -45,6 +45,8 @@ def build() -> TaskModelTab:
                 interactive=False,
                 show_row_numbers=False,
                 column_widths=["45%", "55%"],
+                wrap=True,  # at phone width "Fine-tuning memory" and long model ids wrap instead of being cut off
+                elem_id="model-facts",
             )
     return TaskModelTab(task=task, task_md=task_md, model=model, model_info=model_info, quick=quick)
 
