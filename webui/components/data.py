@@ -28,6 +28,7 @@ def _column_picker(label: str, elem_id: str | None = None, visible: bool = True)
         elem_id=elem_id,
         visible=visible,
         allow_custom_value=True,
+        min_width=220,  # at phone width the pickers stack, so "auto-detect (found: review)" is read whole
     )
 
 
