@@ -39,6 +39,10 @@ ARGS = [
     "--no-first-run",
 ]
 
+# seconds from opening the page to a prediction; on a machine shared by many test runs (load far above its
+# cores) the sample training alone takes longer, so the budget can be raised there without editing the test
+PATH_BUDGET_S = float(os.environ.get("TL_BROWSER_PATH_S", "120"))
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
@@ -397,7 +401,7 @@ def test_three_tasks_end_to_end_in_chromium(app, browser, tmp_path: Path) -> Non
         n, elapsed = sample_path_in_clicks(page, url, task)
         timings[task] = (n, round(elapsed))
         assert n <= 4, (task, n)
-        assert elapsed < 120, f"{task}: the sample path took {elapsed:.0f}s"
+        assert elapsed < PATH_BUDGET_S, f"{task}: the sample path took {elapsed:.0f}s"
         check_button_at_rest(page, "predict-btn")
         shot(page, f"6-playground-{task}")
         if task == "image":

@@ -177,7 +177,7 @@ def test_charts_from_metrics_records() -> None:
     loss = charts.loss_figure(records)
     assert list(loss.data[0].y) == [1 / s for s in range(1, 9)]
     ev = charts.eval_figure(records)
-    assert [t.name for t in ev.data] == ["eval loss", "f1_macro"] and list(ev.data[1].y) == [0.7, 0.8]
+    assert [t.name for t in ev.data] == ["eval loss", "macro F1"] and list(ev.data[1].y) == [0.7, 0.8]
     assert len(charts.lr_figure(records).data[0].x) == 8
     assert not charts.loss_figure([]).data  # empty state: a message, no traces
     cm = charts.confusion_figure(["a", "b"], [[3, 1], [0, 4]])

@@ -96,3 +96,25 @@ def test_bar_counts_have_head_room_below_the_legend() -> None:
     fig = charts.label_distribution({"train": {"four": 48, "one": 48}, "eval": {"four": 12, "one": 12}})
     assert fig.layout.yaxis.range[1] >= 48 * 1.15  # the counts above the tallest bar stay inside the plot
     assert list(fig.data[0].x) == ["one", "four"]
+
+
+def test_page_load_opens_evaluate_and_playground_on_the_newest_finished_run(tmp_path, monkeypatch) -> None:
+    """After a reload the newest finished run is chosen in Evaluate, Playground and export; a new user gets the
+    empty states instead of a bare header row."""
+    monkeypatch.setenv("TL_HOME", str(tmp_path / "home"))
+    from tests.test_dashboard_parts import make_run
+    from tl_core.workspace import Workspace, new_session_id
+    from webui.components.runs_export import RunsHandlers
+    from webui.interface import create_page
+
+    _, page = create_page(oauth=False)
+    ws = Workspace.open(new_session_id())
+    make_run(ws.runs_dir, "20260101-000001-text-features-aaaa", "done", finished=True)
+    make_run(ws.runs_dir, "20260101-000002-text-features-bbbb", "done", finished=True)
+    make_run(ws.runs_dir, "20260101-000003-text-features-cccc", "queued")  # newer, but not finished
+    out = RunsHandlers(page).open_newest({page.session.sid: ws.id})
+    for picker in (page.evaluate.eval_run, page.playground.play_run, page.runs.export_run):
+        assert out[picker].value == "20260101-000002-text-features-bbbb"
+    assert out[page.runs.runs_empty]["visible"] is False
+    empty = RunsHandlers(page).open_newest({page.session.sid: Workspace.open(new_session_id()).id})
+    assert empty[page.runs.runs_empty]["visible"] is True and empty[page.evaluate.eval_run].value is None

@@ -8,6 +8,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .registry import metric_name
+
 ACCENT = "#4f46e5"
 SECOND = "#f97316"
 PALETTE = ["#4f46e5", "#f97316", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#eab308", "#64748b"]
@@ -136,13 +138,19 @@ def eval_figure(records: list[dict[str, Any]], metric: str | None = None) -> go.
                 x=x,
                 y=[r.get(f"eval_{metric}") for r in rows],
                 mode="lines+markers",
-                name=metric,
+                name=metric_name(metric),  # the name users read everywhere (macro F1, not f1_macro)
                 yaxis="y2",
                 line={"color": ACCENT, "width": 2},
             )
         )
         fig.update_layout(
-            yaxis2={"title": metric, "overlaying": "y", "side": "right", "range": [0, 1.02], "showgrid": False}
+            yaxis2={
+                "title": metric_name(metric),
+                "overlaying": "y",
+                "side": "right",
+                "range": [0, 1.02],
+                "showgrid": False,
+            }
         )
         fig.update_layout(margin={"r": 50})
     return fig
@@ -259,7 +267,7 @@ def compare_figure(runs: list[tuple[str, list[dict[str, Any]]]], metric: str | N
                     x=[r.get("epoch") for r in ev],
                     y=[r.get(f"eval_{m}") for r in ev],
                     mode="lines+markers",
-                    name=f"{name} ({m})",
+                    name=f"{name} ({metric_name(m)})",
                     line={"color": color, "dash": "dot"},
                     legendgroup=name,
                     showlegend=False,

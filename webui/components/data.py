@@ -41,7 +41,10 @@ def build() -> DataTab:
                 check_btn = gr.Button("Check data", elem_id="check-data")
             with gr.Accordion("Separate evaluation file (optional)", open=False):
                 eval_upload = gr.File(label="Evaluation data", file_types=DATA_TYPES, elem_id="eval-upload")
-            data_src = gr.Markdown("No data chosen yet.")
+            data_src = gr.Markdown(
+                "No data chosen yet. Upload a file or click **Use sample data**: a preview, the label counts and "
+                "statistics then appear below."
+            )
         with gr.Column(scale=3):
             with gr.Row():
                 fields: dict[str, Any] = {
@@ -86,7 +89,9 @@ def build() -> DataTab:
                 show_row_numbers=False,
             )
         with gr.Column(scale=2):
-            dist_plot = gr.Plot(label="Label distribution", show_label=False, elem_id="dist-plot")
+            dist_plot = gr.Plot(  # the empty chart says what will appear
+                charts.label_distribution({}), label="Label distribution", show_label=False, elem_id="dist-plot"
+            )
     stats = gr.Dataframe(headers=["statistic", "value"], label="Statistics", interactive=False, show_row_numbers=False)
     return DataTab(
         upload=upload,

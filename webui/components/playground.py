@@ -62,7 +62,7 @@ def build() -> PlaygroundTab:
         )
         with gr.Row():
             batch_in = gr.File(label="File to score", file_types=DATA_TYPES + IMAGE_TYPES, elem_id="batch-in")
-            batch_out = gr.File(label="Predictions (CSV)", interactive=False, elem_id="batch-out")
+            batch_out = gr.File(label="Predictions (CSV)", interactive=False, elem_id="batch-out", height=120)
         batch_preview = gr.Dataframe(
             headers=["input", "prediction", "confidence"],
             label=f"First predictions · {presenters.BATCH_EMPTY}",

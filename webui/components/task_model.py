@@ -22,7 +22,7 @@ def build() -> TaskModelTab:
     with gr.Column(elem_classes="tl-hero"):
         gr.Markdown(
             "### Try it with sample data\nOne click trains a small model on bundled sample data "
-            "(feature extraction, about a minute on a laptop CPU). Then open **Evaluate** and **Playground**."
+            "(feature extraction, about a minute on a laptop CPU). When it finishes, **Try the model in the Playground**."
         )
         with gr.Row():
             quick = {
