@@ -186,9 +186,9 @@ def form_run(page, task_title: str, *, max_rows: str, epochs: str, image_size: s
     page.wait_for_function(
         "document.querySelectorAll('#eval-plot .scatterlayer .trace').length > 0 && "
         "document.querySelectorAll('#loss-plot .scatterlayer .trace').length > 0",
-        timeout=180_000,
+        timeout=max(180, PATH_BUDGET_S) * 1000,
     )
-    wait_finished(page, 180)
+    wait_finished(page, max(180, PATH_BUDGET_S))
 
 
 PREDICTION = {"text": re.compile("positive|negative"), "image": re.compile("zero|one|two|three|four")}
@@ -211,8 +211,10 @@ def sample_path_in_clicks(page, url: str, task: str) -> tuple[int, float]:
     page.wait_for_selector(f"#quick-{task}", timeout=30_000)
     clicks = Clicks(page)
     clicks.click(page.locator(f"#quick-{task}"))
-    page.wait_for_function("document.querySelectorAll('#loss-plot .scatterlayer .trace').length > 0", timeout=120_000)
-    wait_finished(page, 120)
+    page.wait_for_function(
+        "document.querySelectorAll('#loss-plot .scatterlayer .trace').length > 0", timeout=PATH_BUDGET_S * 1000
+    )
+    wait_finished(page, PATH_BUDGET_S)
     shot(page, f"4-train-{task}")
     try_it = page.locator("#try-it-btn")
     try_it.wait_for(state="visible", timeout=30_000)
