@@ -118,6 +118,7 @@ class PlaygroundTab:
 class RunsTab:
     refresh_btn: gr.Button
     runs_empty: gr.Markdown  # what the run table will list and how to get a first run, while there is none
+    runs_box: gr.Column  # holds the run table: shown once there is a run
     runs_df: gr.Dataframe
     compare_sel: gr.CheckboxGroup
     compare_btn: gr.Button

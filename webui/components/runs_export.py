@@ -24,16 +24,16 @@ def build() -> RunsTab:
     with gr.Row():
         refresh_btn = gr.Button("Refresh", scale=0, min_width=120, elem_id="refresh-runs")
     runs_empty = gr.Markdown(presenters.RUNS_EMPTY, elem_id="runs-empty", elem_classes="tl-empty")
-    runs_df = gr.Dataframe(
-        headers=presenters.RUNS_HEADERS,
-        label="Run history",
-        interactive=False,
-        wrap=True,
-        show_row_numbers=False,
-        elem_id="runs-table",
-        max_height=280,
-        visible=False,  # the empty state stands in for a bare header row until there is a run
-    )
+    with gr.Column(visible=False, elem_id="runs-box") as runs_box:  # the empty state stands in until a first run
+        runs_df = gr.Dataframe(
+            headers=presenters.RUNS_HEADERS,
+            label="Run history",
+            interactive=False,
+            wrap=True,
+            show_row_numbers=False,
+            elem_id="runs-table",
+            max_height=280,
+        )
     with gr.Row():
         with gr.Column():
             compare_sel = gr.CheckboxGroup(
@@ -90,6 +90,7 @@ def build() -> RunsTab:
     return RunsTab(
         refresh_btn=refresh_btn,
         runs_empty=runs_empty,
+        runs_box=runs_box,
         runs_df=runs_df,
         compare_sel=compare_sel,
         compare_btn=compare_btn,
@@ -127,6 +128,7 @@ class RunsHandlers:
             t.delete_run,
             t.usage_md,
             t.runs_empty,
+            t.runs_box,
         ]
 
     @handler
@@ -160,9 +162,8 @@ class RunsHandlers:
         over = presenters.run_choices([r for r in rows if r["phase"] in rf.FINAL_PHASES])
         return {
             self.tab.runs_empty: gr.update(visible=not rows),
-            self.tab.runs_df: gr.Dataframe(
-                presenters.runs_table(rows, {d.name: scheduler.position(d) for d in waiting}), visible=bool(rows)
-            ),
+            self.tab.runs_box: gr.update(visible=bool(rows)),
+            self.tab.runs_df: presenters.runs_table(rows, {d.name: scheduler.position(d) for d in waiting}),
             self.tab.compare_sel: gr.CheckboxGroup(choices=everything),
             self.tab.export_run: gr.Dropdown(choices=done),
             self.page.evaluate.eval_run: gr.Dropdown(choices=done),
@@ -222,8 +223,11 @@ class RunsHandlers:
         t = self.tab
         token = (values[t.token] or "").strip() or (oauth.token if oauth is not None else "")
         demo = values[t.push_kind] == "demo"
+        if not values[t.export_run]:
+            return {t.push_out: presenters.push_failed_md("Choose a finished run to export first.")}
+        run_dir = self._run_dir(values)  # who is asking is settled here: a refusal of that stays an error
         try:
-            url = export.push_to_hub(self._run_dir(values), values[t.repo_id], token, values[t.private], demo=demo)
+            url = export.push_to_hub(run_dir, values[t.repo_id], token, values[t.private], demo=demo)
         except UserError as err:  # plain words, never the token (tl_core.export.hub keeps it out of messages)
             return {t.push_out: presenters.push_failed_md(str(err))}
         return {t.push_out: f"Pushed: [{url}]({url})", t.token: ""}  # the token leaves the page once used
