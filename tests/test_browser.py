@@ -83,10 +83,11 @@ class Clicks:
     def tab(self, name: str) -> None:
         self.click(self.page.get_by_role("tab", name=name))
 
-    def upload(self, locator, path: Path) -> None:
-        """Choosing a file in the picker that one click opens: one click."""
-        self.n += 1
-        locator.set_input_files(str(path))
+    def upload(self, button, path: Path) -> None:
+        """One click on an upload button opens the file picker (asserted: it must open), where the file is chosen."""
+        with self.page.expect_file_chooser(timeout=10_000) as chooser:
+            self.click(button)
+        chooser.value.set_files(str(path))
 
 
 def open_tab(page, name: str) -> None:
@@ -125,11 +126,21 @@ def headline_row(task: str) -> str:
     return f"{metric_name(TASKS[task].main_metric)} (headline)"
 
 
+def wait_cell_text(page, elem_id: str, text: str, timeout_s: float = 30) -> None:
+    """A visible body cell of a Dataframe reads ``text`` (the table also keeps hidden copies of its widest cells
+    to measure column widths: a plain text search may find one of those)."""
+    page.wait_for_function(
+        "([id, t]) => [...document.querySelectorAll(`#${id} [role=gridcell]`)]"
+        ".some(c => c.offsetParent !== null && c.innerText.trim() === t)",
+        arg=[elem_id, text],
+        timeout=timeout_s * 1000,
+    )
+
+
 def check_evaluation(page, task: str) -> None:
     """Evaluate opens on the newest finished run by itself, the headline metric first."""
     open_tab(page, "Evaluate")
-    table = page.locator("#metrics-table")
-    table.get_by_text(headline_row(task), exact=True).first.wait_for(timeout=30_000)
+    wait_cell_text(page, "metrics-table", headline_row(task))
     assert cell(page, "metrics-table", 0, 0).inner_text().strip() == headline_row(task)
     page.wait_for_selector("#cm-plot .main-svg", timeout=30_000)
     if task == "ner":  # no confusion table for NER: neither a blank box nor instructions that mention one
@@ -237,7 +248,7 @@ def own_image_in_one_click(page, tmp: Path) -> int:
     before = page.locator("#play-image img").first.get_attribute("src")
     page.locator("#play-label").evaluate("el => el.setAttribute('data-before', el.innerText)")
     clicks = Clicks(page)
-    clicks.upload(page.locator("#play-upload input[type=file]").first, path)
+    clicks.upload(page.locator("#play-upload"), path)
     page.wait_for_function(
         "(src) => { const i = document.querySelector('#play-image img'); return i && i.src !== src; }",
         arg=before,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, SHOTS, app, browser, headline_row, wait_finished, wait_prediction  # noqa: F401
+from tests.test_browser import ARGS, CHROMIUM, SHOTS, app, browser, headline_row, wait_cell_text, wait_finished, wait_prediction  # noqa: F401
 
 pytestmark = [
     pytest.mark.browser,
@@ -73,7 +73,7 @@ def test_every_tab_works_at_phone_width(app, browser) -> None:  # noqa: F811 - t
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= WIDTH + 1, f"{name}: the page is {width}px wide at a {WIDTH}px screen"
         if name == "Evaluate":
-            page.locator("#metrics-table").get_by_text(headline_row("text"), exact=True).wait_for(timeout=30_000)
+            wait_cell_text(page, "metrics-table", headline_row("text"))
             fits(page, "#metrics-table")
     assert not errors, errors
     ctx.close()
