@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, SHOTS, app, browser, headline_row, wait_cell_text, wait_finished, wait_prediction  # noqa: F401
+from tests.test_browser import (  # noqa: F401
+    ARGS,
+    CHROMIUM,
+    SHOTS,
+    app,
+    browser,
+    headline_row,
+    wait_cell_text,
+    wait_finished,
+    wait_prediction,
+)
 
 pytestmark = [
     pytest.mark.browser,
