@@ -234,6 +234,7 @@ def per_class_figure(rows: list[dict[str, Any]], key: str = "label") -> go.Figur
         return _empty(fig, "No per-class results.")
     fig.add_trace(go.Bar(y=[r[key] for r in rows], x=[r["f1"] for r in rows], orientation="h", marker_color=ACCENT))
     fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(autorange="reversed")  # top to bottom in the order of the table beside it
     return fig
 
 
