@@ -117,6 +117,12 @@ def form(
         "LoRA dropout": 0.1,
         "LoRA layers": "auto",
         "Save a merged model": False,
+        # the Method tab's Hardware block (components/hardware.py): this machine, one process
+        "Hardware profile": "local",
+        "Processes per machine": None,
+        "Machines": 1,
+        "Main machine address": "",
+        "Main machine port": 29500,
     }
 
 

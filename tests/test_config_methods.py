@@ -47,7 +47,7 @@ def test_dotted_overrides_and_type_checks():
     assert cfg.method_params["r"] == 4 and cfg.model == "some/model"
     with pytest.raises(ConfigError, match="train.epoch"):
         cfg.with_overrides(["train.epoch=1"])
-    with pytest.raises(ConfigError, match="batch_size"):
+    with pytest.raises(ConfigError, match="Batch size must be a whole number"):
         cfg.with_overrides(["train.batch_size=lots"])
     with pytest.raises(ConfigError, match="key=value"):
         cfg.with_overrides(["train.epochs"])

@@ -397,7 +397,7 @@ def test_the_form_round_trips_a_config(home: Path) -> None:
     assert shown[page.method.train.components["max_length"]]["visible"] is False  # an image run has no tokens
     # the config's own checks refuse what the form cannot hold
     values[page.method.train.components["learning_rate"]] = 5
-    with pytest.raises(ConfigError, match="learning_rate"):
+    with pytest.raises(ConfigError, match="Learning rate must be"):
         form.read_config(page, ws, {c: values[c] if c in values else c.value for c in form.inputs(page)})
 
 
@@ -431,7 +431,7 @@ def test_presenters_use_the_registry_names() -> None:
     )
     assert table.values.tolist() == [
         ["run-1", "text", "default", "features", "reviews.csv", "macro F1 0.812", "12 s", "done"],
-        ["run-2", "text", "default", "features", "sample", "", "12 s", "queued (#1)"],
+        ["run-2", "text", "default", "features", "bundled sample", "", "12 s", "queued (#1)"],
     ]
     done = presenters.status_html("run-1", {"phase": "done"}, [], results={"task": "text", "metrics": row["metrics"]})
     assert "Done: macro F1 0.812" in done

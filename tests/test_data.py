@@ -190,7 +190,10 @@ def test_no_label_column(tmp_path: Path) -> None:
     df = pd.DataFrame({"a": [f"unique text {i}" for i in range(6)], "b": [f"other {i}" for i in range(6)]})
     msg = _error_of(tmp_path, train_file=str(_write(df, tmp_path / "reviews.csv")))
     assert "No label column found in reviews.csv (columns: a, b)" in msg
-    assert "data.label_column=NAME" in msg
+    assert "data.label_column" not in msg  # the browser shows the message: the config key is the CLI's hint
+    with pytest.raises(DataError) as err:
+        _load("text", tmp_path, train_file=str(tmp_path / "reviews.csv"))
+    assert "data.label_column=NAME" in err.value.for_cli()
 
 
 def test_only_one_class(tmp_path: Path) -> None:

@@ -44,11 +44,11 @@ def test_image_evaluate_lists_digit_classes_in_number_order() -> None:
 
 def test_metrics_table_names_the_headline_metric_as_the_registry_does() -> None:
     rows = presenters.metrics_rows(_digits_results())
-    assert rows[0] == [f"{metric_name('f1_macro')} (headline)", 0.88]  # image/text: macro F1 first
+    assert rows[0] == [metric_name("f1_macro"), 0.88]  # image/text: macro F1 first
     assert [metric_name("accuracy"), 0.9] in rows
     assert not any(r[0] == "f1_macro" for r in rows)  # no raw keys
     ner = presenters.metrics_rows({"task": "ner", "metrics": {"precision": 0.5, "f1": 0.7}})
-    assert ner[0] == ["entity F1 (headline)", 0.7]
+    assert ner[0] == ["entity F1", 0.7]
 
 
 def test_error_summary_counts_one_in_the_singular() -> None:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tl_core train|runs|predict`` (see README)."""
+"""Command line: ``python -m tl_core train|runs|predict|export|compare`` (see README)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def follow(run_dir: Path) -> int:
         print("metrics:", json.dumps(res.get("metrics", {})))
         return 0
     if st["phase"] == "failed":
-        print(f"FAILED: {st.get('error')}", file=sys.stderr)
+        hint = f"\n  (command line: {st['cli_hint']})" if st.get("cli_hint") else ""
+        print(f"FAILED: {st.get('error')}{hint}", file=sys.stderr)
         return 1
     print(f"stopped; checkpoint: {st.get('checkpoint')}")
     return 0
@@ -65,10 +66,44 @@ def cmd_train(ns: argparse.Namespace) -> int:
     if ns.model:
         overrides.append(f"model={ns.model}")
     cfg = cfg.with_overrides(overrides)
-    run_dir = runs.create_run(cfg, runs_root=ns.runs_root, run_dir=Path(ns.run_dir) if ns.run_dir else None)
+    plan, own_file = launch_plan(ns)
+    run_dir = runs.create_run(
+        cfg,
+        runs_root=ns.runs_root,
+        run_dir=Path(ns.run_dir) if ns.run_dir else None,
+        plan=plan,
+        accelerate_config=own_file,
+    )
     print(run_dir)
-    runs.start(run_dir, num_processes=ns.num_processes)
-    return 0 if ns.no_wait else follow(run_dir)
+    pid = runs.start(run_dir)  # the plan stored in the run folder: a resume launches the same way
+    if ns.no_wait:
+        return 0
+    if plan.machine_rank > 0:
+        # Only the main machine's rank 0 writes the run's progress and results; here, wait for this machine's part.
+        print(f"machine {plan.machine_rank} of {plan.num_machines}: progress and results are on the main machine")
+        return runs.exit_code(pid)
+    return follow(run_dir)
+
+
+def launch_plan(ns: argparse.Namespace) -> tuple:
+    """The launch plan the train flags describe (launch_profiles.LaunchPlan), and the user's own accelerate config
+    file when one was given (its process and machine counts apply unless a flag says otherwise)."""
+    from . import launch_profiles as lp
+
+    counts = {
+        "num_processes": ns.num_processes,
+        "num_machines": ns.num_machines,
+        "machine_rank": ns.machine_rank,
+        "main_process_ip": ns.main_process_ip,
+        "main_process_port": ns.main_process_port,
+    }
+    if ns.accelerate_config:
+        own = Path(ns.accelerate_config).resolve()
+        if not own.is_file():
+            raise UserError(f"--accelerate-config: {own} is not a file.")
+        return lp.plan_from_file(own, **counts), own
+    profile = ns.profile or lp.default_plan().profile
+    return lp.LaunchPlan(profile, **{k: v for k, v in counts.items() if v is not None}), None
 
 
 def cmd_runs(ns: argparse.Namespace) -> int:
@@ -118,6 +153,55 @@ def cmd_export(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(ns: argparse.Namespace) -> int:
+    """One run per method on the same split, queued cheapest first; the table grows as runs finish."""
+    from . import compare
+
+    out = Path(ns.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    data = {}
+    if ns.data:
+        data["train_file"] = str(Path(ns.data).resolve())
+    if ns.eval_data:
+        data["eval_file"] = str(Path(ns.eval_data).resolve())
+    configs = compare.method_configs(ns.task, ns.methods.split(","), data, ns.model, ns.set or [])
+    run_dirs = compare.submit(configs, ns.runs_root or out / "runs")
+    print(f"Comparing {', '.join(c.method for c in configs)} (queued cheapest first); runs in {run_dirs[0].parent}")
+    comparison = compare.follow(run_dirs, out)
+    rec = comparison["recommendation"] or {}
+    print(f"Recommendation: {rec.get('reason')}")
+    print(f"Wrote {out / compare.COMPARISON}")
+    failed = [r for r in comparison["rows"] if r["phase"] != "done"]
+    for r in failed:
+        print(
+            f"error: {r['method']} {r['phase']}: {r.get('error') or 'see its train.log'} ({r['run_dir']})",
+            file=sys.stderr,
+        )
+    if comparison["same_split"] is False:
+        print("error: the runs did not use the same split (data hashes differ); see comparison.json.", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def _hardware_flags(tr: argparse.ArgumentParser) -> None:
+    from .launch_profiles import PROFILES
+
+    hw = tr.add_argument_group("hardware (README: Bigger runs); stored with the run, so a resume launches the same")
+    hw.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        help="local, ddp, fsdp, deepspeed2/3 (default: ddp with several GPUs, else local)",
+    )
+    hw.add_argument(
+        "--num-processes", type=int, help="processes per machine (default: 1 for local, one per GPU otherwise)"
+    )
+    hw.add_argument("--num-machines", type=int, help="machines taking part (default 1)")
+    hw.add_argument("--machine-rank", type=int, help="this machine's rank, 0 = the main one (default 0)")
+    hw.add_argument("--main-process-ip", help="address of machine 0 (needed with several machines)")
+    hw.add_argument("--main-process-port", type=int, help="port on machine 0 (default 29500)")
+    hw.add_argument("--accelerate-config", help="your own accelerate config file, used as is (instead of --profile)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer learning from the command line.")
     parser.add_argument("--runs-root", type=Path, default=None, help="folder holding runs (default: $TL_HOME/runs)")
@@ -130,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", help="Hub id, local folder or bundled:<name>")
     tr.add_argument("--run-dir", help="run folder to create (default: a new folder under --runs-root)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.epochs=1")
-    tr.add_argument("--num-processes", type=int, default=None, help="processes for accelerate (default: one per GPU)")
+    _hardware_flags(tr)
     tr.add_argument("--no-wait", action="store_true", help="print the run folder and return at once")
     tr.set_defaults(func=cmd_train)
 
@@ -144,6 +228,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("input", help="a text, an image path, or a file/folder/zip to score in batch (CSV out)")
     pr.add_argument("--column", help="text column of a batch file (default: detected)")
     pr.set_defaults(func=cmd_predict)
+
+    co = sub.add_parser("compare", help="train several methods on the same split and compare them in one table")
+    co.add_argument("--task", required=True, choices=["text", "image", "ner"])
+    co.add_argument("--data", help="training data file/folder/zip (default: the bundled sample)")
+    co.add_argument("--eval-data", help="separate evaluation data (default: a split of --data)")
+    co.add_argument("--model", help="Hub id, local folder or bundled:<name> (default: the presets' model)")
+    co.add_argument("--methods", default="features,lora,full", help="comma-separated, run cheapest first")
+    co.add_argument("--out", required=True, help="folder for comparison.json (and the runs, unless --runs-root)")
+    co.add_argument("--set", action="append", metavar="[METHOD:]KEY=VALUE", help="override for every method or one")
+    co.set_defaults(func=cmd_compare)
 
     ex = sub.add_parser("export", help="write a finished run as a portable model folder (and/or a demo app)")
     ex.add_argument("run_dir")
@@ -164,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return ns.func(ns)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err.for_cli()}", file=sys.stderr)
         return 2
 
 

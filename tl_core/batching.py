@@ -47,15 +47,30 @@ def length_grouped_order(
 
 
 class ShuffledLengthGroupedSampler(Sampler[int]):
-    """Sampler form of :func:`length_grouped_order`; a new order every epoch from torch's global RNG. set_seed gives
-    every process the same state, so multi-GPU shards of the order stay consistent (the assumption transformers'
-    own LengthGroupedSampler makes too)."""
+    """Sampler form of :func:`length_grouped_order`. With ``seed``, epoch E's order comes from ``seed + E`` alone
+    (the Trainer calls ``set_epoch``): every process computes the same order, whatever the number of processes
+    and whatever else used the global RNG (dropout draws differ with the per-process batch), and a resumed run
+    repeats the order of the epoch it resumes. Without a seed: a new order each epoch from ``generator`` or torch's
+    global RNG."""
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, generator: torch.Generator | None = None):
-        self.lengths, self.batch_size, self.generator = list(lengths), batch_size, generator
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+    ):
+        self.lengths, self.batch_size, self.generator, self.seed = list(lengths), batch_size, generator, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(length_grouped_order(self.lengths, self.batch_size, self.generator))
+        generator = self.generator
+        if self.seed is not None:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(length_grouped_order(self.lengths, self.batch_size, generator))

@@ -109,8 +109,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.save_steps > 0 and self.early_stopping_patience > 0:
             raise ConfigError(
-                "train.save_steps cannot be combined with early stopping, which saves a checkpoint at each "
-                "evaluation (every epoch): set one of them to 0."
+                "Saving every N steps cannot be combined with early stopping, which saves a checkpoint at each "
+                "evaluation (every epoch): set one of them to 0.",
+                cli_hint="set train.save_steps=0 or train.early_stopping_patience=0",
             )
 
 
@@ -240,8 +241,18 @@ def _coerce(f: dataclasses.Field, value: Any, key: str) -> Any:
         if kind.startswith("str"):
             return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"'{key}' must be {kind.split(' ')[0]}, got {value!r}.") from None
+        kinds = {"float": "a number", "int": "a whole number", "bool": "yes or no", "str": "text"}
+        raise ConfigError(
+            f"{field_label(f)} must be {kinds.get(kind.split(' ')[0], kind)}, got {value!r}.", cli_hint=key
+        ) from None
     return value
+
+
+def field_label(f: dataclasses.Field) -> str:
+    """What a person calls a setting: its form label, else its name in words (``eval_batch_size`` -> ``Eval batch
+    size``). Messages use it so the browser never shows a config key; the key goes into the CLI hint."""
+    label = (f.metadata or {}).get("label")
+    return label or f.name.replace("_", " ").capitalize()
 
 
 def _to_bool(value: Any) -> bool:
@@ -262,7 +273,7 @@ def check_range(f: dataclasses.Field, value: Any, key: str) -> Any:
     if value is None or isinstance(value, bool) or not meta:
         return value
     if meta.get("choices") and value not in meta["choices"]:
-        raise ConfigError(f"'{key}' must be one of {', '.join(meta['choices'])}; got {value!r}.")
+        raise ConfigError(f"{field_label(f)} must be one of {', '.join(meta['choices'])}; got {value!r}.", cli_hint=key)
     if isinstance(value, (int, float)):
         low, high, above = meta.get("minimum"), meta.get("maximum"), meta.get("above")
         if (
@@ -271,12 +282,14 @@ def check_range(f: dataclasses.Field, value: Any, key: str) -> Any:
             or (low is not None and value < low)
             or (high is not None and value > high)
         ):
-            raise ConfigError(f"'{key}' must be {_describe_range(low, high, above)}; got {value!r}.")
+            raise ConfigError(
+                f"{field_label(f)} must be {_describe_range(low, high, above)} (got {value:g}).", cli_hint=key
+            )
     return value
 
 
 def _describe_range(low: float | None, high: float | None, above: float | None) -> str:
-    lower = f"greater than {above:g}" if above is not None else (f"at least {low:g}" if low is not None else "")
+    lower = f"more than {above:g}" if above is not None else (f"at least {low:g}" if low is not None else "")
     upper = f"at most {high:g}" if high is not None else ""
     return " and ".join(filter(None, [lower, upper])) or "a number"
 

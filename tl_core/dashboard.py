@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import feature_cache, launch_profiles, paths, runs, scheduler
 from . import runfiles as rf
-from . import runs, scheduler
 from .config import DataConfig, RunConfig, load_preset
 from .errors import ConfigError, DataError, UserError
 from .methods import METHODS
@@ -159,29 +159,36 @@ def quick_start_config(task: str) -> RunConfig:
     )
 
 
-def show_command(ws: Workspace, cfg: RunConfig) -> str:
+def show_command(ws: Workspace, cfg: RunConfig, plan: Any = None) -> str:
     """The CLI that reproduces the run (the app launches the same trainer under ``accelerate launch``)."""
     args = ["python", "-m", "tl_core", "train", "--preset", "config.yaml"]
     if cfg.data.train_file:
         args += ["--data", Path(cfg.data.train_file).name]
+    args += launch_profiles.cli_flags(plan) if plan is not None else []
     return (
         "# 1. save the YAML below as config.yaml, then:\n" + shlex.join(args) + "\n\n"
-        "# the dashboard starts the same trainer as a background process (RUN_DIR holds config.json):\n"
-        + runs.show_command(cfg)
+        "# the dashboard starts the same trainer as a background process (RUN_DIR holds config.json and the\n"
+        "# accelerate config offered for download):\n" + runs.show_command(cfg, plan=plan)
     )
 
 
 # --- runs ---------------------------------------------------------------------------------------------------------
-def start_run(ws: Workspace, cfg: RunConfig) -> tuple[Path, int]:
-    """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position)."""
+def start_run(ws: Workspace, cfg: RunConfig, notes: list[str] | None = None, plan: Any = None) -> tuple[Path, int]:
+    """Validate data + model, create the run in the workspace and queue it. Returns (run folder, queue position);
+    what the user should know about the run as created (scaled epochs) is appended to ``notes``. ``plan``: the
+    launch plan (launch_profiles.LaunchPlan; None = this machine's default)."""
     ws.check_quota()  # a public deployment's disk quota: refused before any work, saying how to free space
     from .data import load_task_data  # heavy: datasets
+    from .epoch_scaling import scale_epochs, units_per_epoch
 
     scheduler.check_room(cfg.to_dict(), ws.runs_dir)  # public mode: fair-use limits, before anything is made
     check_model(cfg.task, cfg.model, cfg.revision)
     td = load_task_data(cfg.task, cfg.data, work_dir=ws.root / "data_cache", validate_only=True)
     td.report.raise_if_blocking()
-    run_dir = runs.create_run(cfg, runs_root=ws.runs_dir)
+    cfg, note = scale_epochs(cfg, units_per_epoch(cfg, td.train))  # capped at the fair-use epochs
+    if note and notes is not None:
+        notes.append(note)
+    run_dir = runs.create_run(cfg, runs_root=ws.runs_dir, plan=plan)
     return run_dir, scheduler.submit(run_dir)
 
 
@@ -203,6 +210,9 @@ def delete_run(ws: Workspace, name: str) -> None:
     trash = run_dir.with_name(f".deleting-{run_dir.name}")
     os.replace(run_dir, trash)  # at once: the run leaves every list before its files are gone
     shutil.rmtree(trash, ignore_errors=True)
+    cache = paths.feature_cache(run_dir)
+    if cache == ws.root / paths.FEATURE_CACHE_DIR:  # the workspace's own cache only, never a shared TL_FEATURE_CACHE
+        feature_cache.prune_unused(cache, ws.runs_dir)  # features no remaining run uses go with their last user
 
 
 def log_tail(run_dir: Path, lines: int = 12) -> str:
@@ -218,19 +228,12 @@ def log_tail(run_dir: Path, lines: int = 12) -> str:
 
 
 def config_diff(run_dirs: list[Path]) -> tuple[list[str], list[list[Any]]]:
-    """Settings that differ between runs (one row per key, one column per run)."""
-    flat = []
-    for d in run_dirs:
-        row: dict[str, Any] = {}
-        for k, v in (rf.read_json(d / rf.CONFIG, {}) or {}).items():
-            if isinstance(v, dict):
-                row.update({f"{k}.{kk}": vv for kk, vv in v.items()})
-            else:
-                row[k] = v
-        flat.append(row)
-    keys = sorted(set().union(*flat)) if flat else []
-    differ = [k for k in keys if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
-    return ["setting"] + [d.name for d in run_dirs], [[k] + [str(f.get(k, "")) for f in flat] for k in differ]
+    """Settings that differ between runs, in user terms (one row per labelled setting, one column per run):
+    "LoRA rank", file names only, "bundled sample" (config_view)."""
+    from .config_view import settings_diff
+
+    configs = [rf.read_json(d / rf.CONFIG, {}) or {} for d in run_dirs]
+    return settings_diff(configs, [d.name for d in run_dirs])
 
 
 # --- a finished run: results, mistakes, predictions -------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
@@ -29,6 +30,20 @@ def cache_key(**parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def _shard() -> tuple[int, int]:
+    """(rank, number of processes) for feature extraction; with several processes their group is set up here, as
+    it is needed before the Trainer would create it (TrainingArguments later reuses the same group)."""
+    from .training.context import launcher_rank, launcher_world_size
+
+    world = launcher_world_size()
+    if world > 1 and not torch.distributed.is_initialized():
+        from accelerate import PartialState
+        from accelerate.utils import parse_flag_from_env
+
+        PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
+    return launcher_rank(), world
+
+
 @torch.inference_mode()
 def extract(
     task,
@@ -40,7 +55,10 @@ def extract(
     bf16: bool,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Features of a preprocessed dataset: {"features": [M, H] fp32, "labels": [M], "counts": [N]}."""
+    """Features of a preprocessed dataset: {"features": [M, H] fp32, "labels": [M], "counts": [N]}.
+
+    With several processes each computes every N-th batch of the one-process batches (the same examples side by
+    side, so the same numbers) and all of them get every feature; see _gather."""
     backbone.eval()
     device = next(backbone.parameters()).device
     n = len(dataset)
@@ -48,41 +66,89 @@ def extract(
     if "input_ids" in getattr(dataset, "column_names", ()):  # similar lengths together: far less padding to compute
         lengths = [len(x) for x in dataset["input_ids"]]
         order.sort(key=lambda i: lengths[i])
+    rank, world = _shard()
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    per_example: list[tuple[torch.Tensor, torch.Tensor]] = [None] * n  # type: ignore[list-item]
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        batch = collator([dataset[i] for i in idx])
-        labels = batch.pop("labels")
-        with autocast:
-            feats = task.features(backbone, {k: v.to(device) for k, v in batch.items()}, pooling).float().cpu()
-        for j, i in enumerate(idx):
-            if feats.dim() == 3:  # tokens: keep only the labelled (first sub-word) positions
-                keep = labels[j] != -100
-                per_example[i] = (feats[j][keep], labels[j][keep])
-            else:
-                per_example[i] = (feats[j : j + 1], labels[j : j + 1])
+    per_example: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    starts = list(range(0, n, batch_size))
+    rounds = -(-len(starts) // world)
+    for r in range(rounds):  # the same number of rounds on every process: progress() may be a collective check
+        mine = r * world + rank
+        if mine < len(starts):
+            idx = order[starts[mine] : starts[mine] + batch_size]
+            batch = collator([dataset[i] for i in idx])
+            labels = batch.pop("labels")
+            with autocast:
+                feats = task.features(backbone, {k: v.to(device) for k, v in batch.items()}, pooling).float().cpu()
+            for j, i in enumerate(idx):
+                if feats.dim() == 3:  # tokens: keep only the labelled (first sub-word) positions
+                    keep = labels[j] != -100
+                    per_example[i] = (feats[j][keep], labels[j][keep])
+                else:
+                    per_example[i] = (feats[j : j + 1], labels[j : j + 1])
         if progress:
-            progress(min(1.0, (start + batch_size) / n))
+            progress(min(1.0, (r + 1) / rounds))
+    _trace_share(len(per_example), n, world)
+    if world > 1:
+        per_example = _gather(per_example)
+    rows = [per_example[i] for i in range(n)]
     return {
-        "features": torch.cat([f for f, _ in per_example]).contiguous(),
-        "labels": torch.cat([y for _, y in per_example]).long(),
-        "counts": torch.tensor([len(y) for _, y in per_example], dtype=torch.long),
+        "features": torch.cat([f for f, _ in rows]).contiguous(),
+        "labels": torch.cat([y for _, y in rows]).long(),
+        "counts": torch.tensor([len(y) for _, y in rows], dtype=torch.long),
     }
+
+
+def _trace_share(done: int, total: int, world: int) -> None:
+    from .training.context import trace
+
+    trace("extract", examples=done, total=total, world_size=world)
+
+
+def _gather(mine: dict[int, Any]) -> dict[int, Any]:
+    """Every process's features on every process (all_gather_object). Each needs all of them to train its head
+    (its DataLoader shard is drawn from the whole set), and the cache folder need not be shared between
+    machines; process 0 writes the cache (cached_extract)."""
+    parts: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(parts, mine)
+    merged: dict[int, Any] = {}
+    for part in parts:
+        merged.update(part)
+    return merged
 
 
 def cached_extract(
     cache_dir: Path, key: str, compute: Callable[[], dict[str, torch.Tensor]]
 ) -> tuple[dict[str, torch.Tensor], bool]:
-    """Load features for ``key`` from the cache or compute and store them (atomically). Returns (features, hit)."""
+    """Load features for ``key`` from the cache or compute and store them (atomically). Returns (features, hit).
+
+    Several processes: the cache counts as a hit only when every process can read it; otherwise all of them
+    compute their share (extract), process 0 writes the file, and the others wait at a barrier for it instead of
+    computing it again."""
+    from .training.context import any_rank, launcher_rank, launcher_world_size
+
     path = Path(cache_dir) / f"{key}.safetensors"
-    if path.is_file():
+    world = launcher_world_size()
+    if world > 1:
+        _shard()
+        hit = not any_rank(not path.is_file())
+    else:
+        hit = path.is_file()
+    if hit:
         return load_file(str(path)), True
     tensors = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, path)
+    if launcher_rank() == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Shared by every run of a workspace (paths.feature_cache): each writer has its own temporary name (pid and
+        # random part: runs, machines on shared storage), and the rename is atomic, so a reader sees either no
+        # file or a complete one; two runs computing the same key at once both write identical features.
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            save_file(tensors, str(tmp))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    if world > 1:
+        torch.distributed.barrier()
     return tensors, False
 
 

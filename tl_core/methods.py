@@ -149,7 +149,8 @@ def apply_lora(model: torch.nn.Module, task_type: str | None, params: LoraParams
     except ValueError as err:
         raise ConfigError(
             f"LoRA could not find layers to adapt in this {model_type or 'model'} ({err}). "
-            "Set method_params.target_modules to layer names of this model, or use 'all-linear'."
+            "Set 'LoRA layers' to layer names of this model, or use 'all-linear'.",
+            cli_hint="method_params.target_modules=all-linear",
         ) from None
 
 

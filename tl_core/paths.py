@@ -46,3 +46,26 @@ def extracted_root() -> Path:
 def queue_root() -> Path:
     """The scheduler's queue files."""
     return home() / "queue"
+
+
+FEATURE_CACHE_DIR = "feature_cache"
+
+
+def feature_cache(run_dir: Path | None = None) -> Path:
+    """Where a run's frozen-backbone features are cached, shared by every run that may reuse them.
+
+    ``$TL_FEATURE_CACHE`` when set (one cache for everything). Otherwise one cache per workspace for a run inside
+    ``sessions/<id>/runs/`` (so it counts toward that workspace's disk quota, goes with the workspace, and no
+    workspace reads features computed from another's data), and ``$TL_HOME/feature_cache`` for any other run
+    (the command line). Entries are keyed by content (features.cache_key), so sharing never mixes data up."""
+    given = settings.FEATURE_CACHE.get()
+    if given:
+        return Path(given).expanduser().resolve()
+    if run_dir is not None:
+        try:
+            rel = Path(run_dir).resolve().relative_to(sessions_root().resolve())
+        except ValueError:
+            rel = None
+        if rel is not None and len(rel.parts) >= 3 and rel.parts[1] == "runs":
+            return sessions_root() / rel.parts[0] / FEATURE_CACHE_DIR
+    return home() / FEATURE_CACHE_DIR

@@ -90,7 +90,9 @@ class Predictor:
             column = detect_columns(df, "text").get("text") if self.config.task in ("text", "ner") else None
         if not column or column not in df.columns:
             raise UserError(
-                f"No text column found in {path.name} (columns: {', '.join(map(str, df.columns))}). Name it with --column."
+                f"No text column found in {path.name} (columns: {', '.join(map(str, df.columns))}). Name the "
+                "column with the texts 'text' and upload the file again.",
+                cli_hint="--column NAME",
             )
         texts = df[column].fillna("").astype(str).tolist()
         preds = self.predict(texts, top_k=len(self.labels))

@@ -30,6 +30,14 @@ METRIC_NAMES = {
         "both right (0 to 1, higher is better).",
     ),
     "accuracy": ("accuracy", "The share of examples whose predicted label is right."),
+    "f1_weighted": ("weighted F1", "The F1 score of each class, averaged by how many examples it has."),
+    "precision_macro": (
+        "macro precision",
+        "Of the examples predicted as a class, the share that is right (class average).",
+    ),
+    "recall_macro": ("macro recall", "Of the examples of a class, the share found (class average)."),
+    "precision": ("entity precision", "Of the entities found, the share that is right."),
+    "recall": ("entity recall", "Of the true entities, the share found."),
 }
 
 

@@ -24,6 +24,7 @@ RESULTS = "results.json"
 REPORT = "data_report.json"
 EVAL_PREDICTIONS = "eval_predictions.jsonl"
 LOG = "train.log"
+EVENTS = "events.log"  # the run's phases in plain words, one timestamped line each (see eventlog.py)
 STOP = "STOP"
 MODEL = "model"
 MERGED = "merged_model"
@@ -64,11 +65,27 @@ def _status_lock(run_dir: Path) -> Iterator[None]:
 def update_status(run_dir: Path, phase: str, **fields: Any) -> dict[str, Any]:
     with _status_lock(run_dir):
         status = read_json(run_dir / STATUS, {}) or {}
+        before = status.get("phase")
         status.update(fields)
         status["phase"] = phase
         status["updated"] = time.time()
         write_json(run_dir / STATUS, status)
+        if phase != before:  # every writer of the status (app, scheduler, run) goes through here
+            from .eventlog import phase_event
+
+            _append_event(run_dir, status["updated"], phase_event(status))
     return status
+
+
+def _append_event(run_dir: Path, when: float, text: str) -> None:
+    """One line of events.log; a full disk or a vanished folder must never fail the status write."""
+    # milliseconds: the readable log merges these lines with metrics.jsonl's by time, and phases change fast
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) + f".{int(when % 1 * 1000):03d}"
+    try:
+        with open(Path(run_dir) / EVENTS, "a", encoding="utf-8") as f:
+            f.write(f"{stamp}  {' '.join(text.split())}\n")
+    except OSError:
+        pass
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:

@@ -6,16 +6,16 @@ the UI down, and stopping can always reach every worker process.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
-import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from . import launch_profiles as lp
 from . import paths, settings
 from . import run_process as rp
 from . import runfiles as rf
@@ -29,8 +29,18 @@ def default_runs_root() -> Path:
     return paths.runs_root()
 
 
-def create_run(config: RunConfig, runs_root: Path | None = None, run_dir: Path | None = None) -> Path:
-    """Make the run folder with its resolved config; nothing is launched yet."""
+def create_run(
+    config: RunConfig,
+    runs_root: Path | None = None,
+    run_dir: Path | None = None,
+    plan: lp.LaunchPlan | None = None,
+    accelerate_config: Path | None = None,
+) -> Path:
+    """Make the run folder with its resolved config and its launch plan (launch_profiles: this machine unless a
+    plan or the user's own accelerate config file is given); nothing is launched yet."""
+    gpus = lp.gpu_count()
+    chosen = plan or lp.default_plan(gpus)
+    lp.check_public(chosen, gpus)  # refused before anything is made
     if run_dir is None:
         root = Path(runs_root or default_runs_root())
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -40,52 +50,62 @@ def create_run(config: RunConfig, runs_root: Path | None = None, run_dir: Path |
         raise UserError(f"{run_dir} already holds a run. Pick another --run-dir or resume that run.")
     run_dir.mkdir(parents=True, exist_ok=True)
     config.save(run_dir / rf.CONFIG)
+    lp.save_plan(chosen, run_dir, gpus, custom_file=accelerate_config)
     rf.update_status(run_dir, "queued", progress=0.0, created=time.time())
     return run_dir
 
 
+def _resolve_plan(
+    run_dir: Path | str, plan: lp.LaunchPlan | None, num_processes: int | None, num_machines: int
+) -> lp.LaunchPlan:
+    """The plan given, else the one stored with the run (this machine when none), with the counts given."""
+    if plan is not None:
+        return plan
+    chosen = lp.load_plan(run_dir) if str(run_dir) != "RUN_DIR" else lp.default_plan()
+    if num_processes:
+        chosen = dataclasses.replace(chosen, num_processes=num_processes)
+    if num_machines > 1:
+        chosen = dataclasses.replace(chosen, num_machines=num_machines)
+    return chosen
+
+
 def launch_command(
-    run_dir: Path | str, resume: bool = False, num_processes: int | None = None, num_machines: int = 1
+    run_dir: Path | str,
+    resume: bool = False,
+    num_processes: int | None = None,
+    num_machines: int = 1,
+    plan: lp.LaunchPlan | None = None,
 ) -> list[str]:
-    """The exact argv ``start()`` runs (from the project folder): ``accelerate launch`` of ``-m tl_core.train``.
-
-    ``num_processes`` defaults to one per GPU (one on a CPU-only machine). With ``num_machines`` > 1, accelerate
-    also needs ``--machine_rank`` and ``--main_process_ip`` on each machine: add them to the shown command.
-    Precision is not set here: the trainer chooses it (bf16 where the hardware runs it fast)."""
-    import torch
-
-    gpus = torch.cuda.device_count()
-    n = num_processes or max(1, gpus)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n)]
-    cmd += ["--num_machines", str(num_machines), "--mixed_precision", "no", "--dynamo_backend", "no"]
-    if gpus == 0:
-        cmd.append("--cpu")
-    elif n > 1 or num_machines > 1:
-        cmd.append("--multi_gpu")
-    cmd += ["-m", "tl_core.train", str(run_dir)]
-    if resume:
-        cmd.append("--resume")
-    return cmd
+    """The exact argv ``start()`` runs on this machine (from the project folder) for the run's launch plan
+    (launch_profiles.command: ``accelerate launch`` with the run's accelerate config, torchrun for several CPU
+    processes). Precision is not set here: the trainer chooses it (bf16 where the hardware runs it fast)."""
+    chosen = _resolve_plan(run_dir, plan, num_processes, num_machines)
+    return lp.command(chosen, str(run_dir), resume, lp.gpu_count())[0]
 
 
 def show_command(
-    run: Path | str | RunConfig = "RUN_DIR", num_processes: int | None = None, resume: bool = False
+    run: Path | str | RunConfig = "RUN_DIR",
+    num_processes: int | None = None,
+    resume: bool = False,
+    plan: lp.LaunchPlan | None = None,
 ) -> str:
-    """The launch command as a user types it in the project folder (``accelerate launch ...``), for a run folder,
-    or for a config not yet started (then ``RUN_DIR`` stands for the folder holding its config.json)."""
-    run_dir = "RUN_DIR" if isinstance(run, RunConfig) else run
-    return _as_typed(launch_command(run_dir, resume, num_processes))
-
-
-def _as_typed(cmd: list[str]) -> str:
-    """``python -m accelerate.commands.launch ARGS`` is what the ``accelerate launch`` console script runs."""
-    return "accelerate launch " + shlex.join(cmd[3:])
+    """The launch command as a user types it in the project folder (``accelerate launch ...`` or, for several CPU
+    processes, ``ACCELERATE_USE_CPU=true torchrun ...``): one line, or one per machine for several machines. For a
+    config not yet started ``RUN_DIR`` stands for the folder holding its config.json and accelerate_config.yaml."""
+    run_dir = "RUN_DIR" if isinstance(run, RunConfig) else str(run)
+    chosen = _resolve_plan(run_dir, plan, num_processes, 1)
+    return lp.commands_per_machine(chosen, run_dir, resume, lp.gpu_count())
 
 
 def start(
-    run_dir: Path, resume: bool = False, env: dict[str, str] | None = None, num_processes: int | None = None
+    run_dir: Path,
+    resume: bool = False,
+    env: dict[str, str] | None = None,
+    num_processes: int | None = None,
+    plan: lp.LaunchPlan | None = None,
 ) -> int:
-    """Launch training for ``run_dir`` in the background; returns the process id.
+    """Launch training for ``run_dir`` in the background; returns the process id. A plan (or process count) given
+    here is stored with the run first (launch.json + accelerate_config.yaml), so a resume launches the same way.
 
     The process gets only the allow-listed part of this process's environment (run_process.child_environment):
     the app's secrets (HF_TOKEN, OAuth and cloud keys) never reach the code that trains a user's model."""
@@ -95,8 +115,13 @@ def start(
     if is_active(run_dir):
         raise UserError("This run is still active. Stop it first, or wait for it to finish.")
     (run_dir / rf.STOP).unlink(missing_ok=True)
-    cmd = launch_command(run_dir, resume, num_processes)
-    child_env = rp.child_environment(os.environ, env)
+    gpus = lp.gpu_count()
+    chosen = _resolve_plan(run_dir, plan, num_processes, 1)
+    lp.check_public(chosen, gpus)
+    if plan is not None or num_processes or not (run_dir / lp.CONFIG_NAME).is_file():
+        lp.save_plan(chosen, run_dir, gpus)
+    cmd, launch_env = lp.command(chosen, str(run_dir), resume, gpus)
+    child_env = rp.child_environment(os.environ, {**launch_env, **(env or {})})
     # No PYTHONPATH needed: the child runs ``-m tl_core.train`` with the project folder as its working directory,
     # and ``python -m`` puts the working directory on sys.path (unless PYTHONSAFEPATH says not to).
     child_env.pop("PYTHONSAFEPATH", None)
@@ -122,7 +147,7 @@ def start(
         pid=proc.pid,
         proc_start=rp.process_start(proc.pid),  # with the pid, tells this process from a later one given its pid
         error=None,
-        command=_as_typed(cmd),
+        command=lp.as_typed(cmd, launch_env),
         launched=time.time(),
         resumed=resume,
     )
@@ -130,6 +155,12 @@ def start(
 
 
 _CHILDREN: dict[int, subprocess.Popen] = {}  # reaped on poll so finished runs leave no zombies
+
+
+def exit_code(pid: int) -> int:
+    """Wait for a training process this process started and return its exit code (1 if it is not ours)."""
+    proc = _CHILDREN.get(pid)
+    return proc.wait() if proc is not None else 1
 
 
 def _alive(pid: int | None) -> bool:

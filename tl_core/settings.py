@@ -30,7 +30,10 @@ HOME = Setting(
 MAX_UPLOAD = Setting("TL_MAX_UPLOAD", "500mb", "Largest file the page accepts in one upload (gradio size string).")
 SLOT = Setting("TL_SLOT", "", "'gpu' forces the GPU queue slot; by default it is chosen from the hardware.")
 FEATURE_CACHE = Setting(
-    "TL_FEATURE_CACHE", "", "Folder for cached frozen-backbone features; empty = each run's own feature_cache/."
+    "TL_FEATURE_CACHE",
+    "",
+    "Folder for cached frozen-backbone features, shared by every run; empty = one per workspace "
+    "(sessions/<id>/feature_cache, counted in its quota) and TL_HOME/feature_cache for command-line runs.",
 )
 TRAIN_NICE = Setting(
     "TL_TRAIN_NICE", "0", "CPU priority (nice) of training processes; > 0 keeps the page responsive on small machines."
@@ -39,6 +42,9 @@ SERVER_NAME = Setting("GRADIO_SERVER_NAME", "127.0.0.1", "Address the page liste
 SERVER_PORT = Setting("GRADIO_SERVER_PORT", "7860", "Port the page listens on.")
 SPACE_ID = Setting("SPACE_ID", "", "Set by Hugging Face Spaces; with OAUTH_CLIENT_ID it turns on sign-in.")
 OAUTH_CLIENT_ID = Setting("OAUTH_CLIENT_ID", "", "Set by Spaces with hf_oauth: true.")
+TRACE_DIR = Setting(
+    "TL_TRACE_DIR", "", "Tests only: each training process writes what it did (data order, feature shares) here."
+)
 BENCH_DATA = Setting("TL_BENCH_DATA", "", "bench/ only: where benchmark datasets are prepared.")
 
 

@@ -64,7 +64,7 @@ def inputs(page: Page) -> set[Any]:
     comps |= set(page.data.fields.values()) | set(m.train.components.values())
     for group in m.params.values():
         comps |= set(group.components.values())
-    return comps
+    return comps | (m.hardware.inputs if m.hardware else set())
 
 
 def data_values(data: DataTab, values: dict[Any, Any]) -> dict[str, Any]:

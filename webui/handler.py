@@ -37,6 +37,7 @@ class Caller:
     host: str  # the client's address (new anonymous workspaces are rate limited per address)
 
 
+_TITLES = {ratelimit.LimitReached: "Please wait", QuotaExceeded: "Workspace full"}
 _CALLER: ContextVar[Caller | None] = ContextVar("tl_caller", default=None)
 _EXTRA = (
     inspect.Parameter("tl_profile", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None),
@@ -63,12 +64,11 @@ def handler(fn: Callable) -> Callable:
             return fn(*bound.args, **bound.kwargs)
         except gr.Error:
             raise
-        except ratelimit.LimitReached as err:
-            raise gr.Error(str(err), title="Please wait") from None
-        except QuotaExceeded as err:
-            raise gr.Error(str(err), title="Workspace full") from None
         except UserError as err:
-            raise gr.Error(str(err), title="Please check") from None
+            # the user's to fix, not the server's: one log line (with the CLI hint, for whoever reads the log),
+            # no trace; the page gets the message alone (never a config key or a flag)
+            log.info("%s: %s", fn.__name__, " ".join(err.for_cli().split()))
+            raise gr.Error(str(err), title=_TITLES.get(type(err), "Please check")) from None
         except Exception as err:  # noqa: BLE001
             log.exception("handler %s failed", fn.__name__)
             raise gr.Error(f"Something went wrong ({type(err).__name__}). The details are in the server log.") from None

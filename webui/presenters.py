@@ -12,13 +12,13 @@ from typing import Any
 
 import pandas as pd
 
-from tl_core import runfiles as rf
 from tl_core.methods import METHODS
-from tl_core.registry import TASKS, headline, metric_name, task_title
+from tl_core.registry import METRIC_NAMES, TASKS, headline, metric_name, task_title
 from tl_core.workspace import human_bytes
 
 from .presenters_eval import (  # noqa: F401 - re-exported: the components read every presenter from here
     TRUE_VS_PRED,
+    baseline_rows,
     confusion_matrix,
     confusion_rows,
     error_summary,
@@ -31,6 +31,7 @@ from .presenters_eval import (  # noqa: F401 - re-exported: the components read 
     per_class_rows,
     pick_filter,
 )
+from .run_status import PHASE_LABELS, _fmt_s, _outcome, done_html, status_html  # noqa: F401 - re-exported
 
 SAMPLE_NAMES = {"text": "Sentiment reviews", "image": "Handwritten digits", "ner": "News entities"}
 METHOD_WHEN = {
@@ -40,17 +41,6 @@ METHOD_WHEN = {
     "fine-tuning, and the saved adapter is tiny.",
     "full": "**When:** thousands of examples, or data unlike the pretraining domain (special jargon, medical "
     "images). Best accuracy, slowest, most memory.",
-}
-PHASE_LABELS = {
-    "queued": "Waiting in the queue",
-    "loading": "Loading data and model",
-    "preparing features": "Computing features (once)",
-    "training": "Training",
-    "evaluating": "Evaluating",
-    "saving": "Saving the model",
-    "done": "Finished",
-    "failed": "Failed",
-    "stopped": "Stopped",
 }
 RUNS_EMPTY = (
     "**No runs yet.** Every run you start appears here with its score, duration and status. Click a **Try it with "
@@ -74,7 +64,14 @@ def quick_label(task: str) -> str:
 
 
 def task_text(task: str) -> str:
-    return TASKS[task].description + f"  \nMain metric: **{metric_name(TASKS[task].main_metric)}**."
+    """The task's description and its one headline metric, named as every other screen names it, explained."""
+    return TASKS[task].description + f"  \nMain metric: {metric_help(TASKS[task].main_metric)}"
+
+
+def metric_help(key: str) -> str:
+    """A metric's user name in bold and its one-line explanation (registry.METRIC_NAMES)."""
+    explanation = METRIC_NAMES.get(key, ("", ""))[1]
+    return f"**{metric_name(key)}**" + (f": {explanation}" if explanation else ".")
 
 
 def method_text(method: str) -> str:
@@ -140,7 +137,7 @@ def stats_rows(stats: dict[str, Any]) -> list[list[str]]:
     rows = [
         ["Source", str(stats.get("source", ""))],
         ["Training examples", str(splits.get("train", 0))],
-        ["Evaluation examples", f"{splits.get('eval', 0)} ({stats.get('eval_source', '')})"],
+        ["Evaluation examples", _eval_examples(splits, stats)],
         ["Classes / tags", str(stats.get("num_labels", 0))],
         ["Empty rows skipped", str(stats.get("empty_rows", 0))],
         ["Duplicates", str(stats.get("duplicates", 0))],
@@ -151,6 +148,15 @@ def stats_rows(stats: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _eval_examples(splits: dict[str, Any], stats: dict[str, Any]) -> str:
+    """The evaluation count and where it comes from; a dash while the data cannot be split (a blocking problem
+    above says why), never a bare "0 ()"."""
+    n, source = splits.get("eval", 0), stats.get("eval_source")
+    if not n and not source:
+        return "– (see the problems above)"
+    return f"{n} ({source})" if source else str(n)
+
+
 def column_choices(columns: list[str], found: str | None = None) -> list[tuple[str, str]]:
     """A column picker's choices; after a check the automatic choice names the column it found, so "auto-detect"
     never looks like nothing was detected."""
@@ -159,74 +165,6 @@ def column_choices(columns: list[str], found: str | None = None) -> list[tuple[s
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
-def status_html(
-    run: str | None,
-    st: dict[str, Any] | None,
-    records: list[dict[str, Any]] | None = None,
-    position: int | None = None,
-    results: dict[str, Any] | None = None,
-    resumable: bool = False,
-) -> str:
-    """A compact status card: phase, progress bar, ETA, throughput, memory, and the outcome once final."""
-    if run is None or not st:
-        return (
-            "<div class='tl-status tl-idle'><b>No run yet.</b> Choose a task, data and method, then press "
-            "<b>Start training</b>, or use a <b>Try it with sample data</b> button on the first tab.</div>"
-        )
-    phase = st.get("phase", "queued")
-    progress = 1.0 if phase == "done" else float(st.get("progress") or 0.0)
-    train = [r for r in (records or []) if r.get("phase") == "train"]
-    sps = train[-1].get("samples_per_second") if train else None
-    mem = (results or {}).get("peak_memory_mb")
-    label = PHASE_LABELS.get(phase, phase)
-    if phase == "queued" and position:
-        label += f" · position {position} (another run is using the accelerator)"
-    cells = [
-        ("Phase", label),
-        ("Progress", f"{progress * 100:.0f}%"),
-        ("ETA", _fmt_s(st.get("eta_s")) if phase not in rf.FINAL_PHASES else "–"),
-        ("Samples/s", f"{sps:.0f}" if isinstance(sps, (int, float)) else "–"),
-        ("Peak memory", f"{mem:.0f} MB" if isinstance(mem, (int, float)) else "–"),
-        ("Step", f"{st.get('max_steps') if phase == 'done' else st.get('step', '–')} / {st.get('max_steps', '–')}"),
-    ]
-    body = "".join(f"<div class='tl-cell'><span>{k}</span><b>{html.escape(str(v))}</b></div>" for k, v in cells)
-    bar = (
-        f"<div class='tl-bar'><div class='tl-fill tl-{phase.replace(' ', '-')}' style='width:{progress * 100:.1f}%'>"
-        f"</div></div>"
-    )
-    return (
-        f"<div class='tl-status'><div class='tl-run'>{html.escape(run)}</div>{bar}"
-        f"<div class='tl-grid'>{body}</div>{_outcome(phase, st, results or {}, resumable)}</div>"
-    )
-
-
-def _outcome(phase: str, st: dict[str, Any], results: dict[str, Any], resumable: bool) -> str:
-    if phase == "failed" and st.get("error"):
-        more = " <b>Resume</b> continues from the last complete checkpoint." if resumable else ""
-        return f"<div class='tl-error'>{html.escape(str(st['error']))}{more}</div>"
-    if phase == "done":
-        key, value = headline(results.get("task", ""), results.get("metrics"))
-        if value is not None:
-            return (
-                f"<div class='tl-ok'>Done: {metric_name(key)} {value:.3f} on the evaluation split. See the "
-                f"<b>Evaluate</b> and <b>Playground</b> tabs.</div>"
-            )
-    if phase == "stopped":
-        if st.get("note"):  # a stop the run did not ask for (e.g. the time limit of a shared machine) says why
-            return f"<div class='tl-note'>{html.escape(str(st['note']))}</div>"
-        if resumable:
-            return "<div class='tl-note'>Stopped. <b>Resume</b> continues from the last checkpoint.</div>"
-        return "<div class='tl-note'>Stopped before the first checkpoint.</div>"
-    return ""
-
-
-def _fmt_s(s: Any) -> str:
-    if not isinstance(s, (int, float)):
-        return "–"
-    s = int(s)
-    return f"{s // 60}m {s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
 def run_label(row: dict[str, Any]) -> str:
     """A run as a picker shows it: name, phase and headline score."""
     key, value = headline(row["task"], row.get("metrics"))
@@ -254,7 +192,7 @@ def runs_table(rows: list[dict[str, Any]], positions: dict[str, int | None]) -> 
                 row["task"],
                 row.get("model") or "default",
                 row["method"],
-                Path(row["data"]).name if row.get("data") else "sample",
+                Path(row["data"]).name if row.get("data") else "bundled sample",
                 f"{metric_name(key)} {value:.3f}" if value is not None else "",
                 f"{dur:.0f} s" if isinstance(dur, (int, float)) else "",
                 phase,

@@ -23,7 +23,7 @@ def metrics_rows(res: dict[str, Any]) -> list[list[Any]]:
     metrics = {k: v for k, v in (res.get("metrics") or {}).items() if isinstance(v, (int, float))}
     key, _ = headline(res.get("task", ""), metrics)
     ordered = sorted(metrics, key=lambda k: k != key)  # stable: the headline first, the rest as saved
-    rows = [[metric_name(k) + (" (headline)" if k == key else ""), round(metrics[k], 4)] for k in ordered]
+    rows = [[metric_name(k), round(metrics[k], 4)] for k in ordered]
     data, params, timing = res.get("data") or {}, res.get("params") or {}, res.get("timing") or {}
     rows += [
         ["evaluation examples", data.get("eval")],
@@ -31,6 +31,21 @@ def metrics_rows(res: dict[str, Any]) -> list[list[Any]]:
         ["trainable parameters", f"{params.get('trainable', 0):,}"],
         ["training time (s)", round(timing.get("total_s") or 0, 1)],
     ]
+    return rows + baseline_rows(res)
+
+
+def baseline_rows(res: dict[str, Any]) -> list[list[Any]]:
+    """What guessing scores on the same evaluation split, next to the run's own scores."""
+    base = res.get("baselines") or {}
+    if not isinstance(base.get("majority"), (int, float)):
+        return []
+    metric = base.get("metric", "accuracy")
+    if base.get("majority_label") == "O":
+        rows = [[f"baseline: every word outside an entity ({metric}; its entity F1 is 0)", round(base["majority"], 4)]]
+    else:
+        rows = [[f"baseline: always '{base.get('majority_label')}' ({metric})", round(base["majority"], 4)]]
+    if isinstance(base.get("chance"), (int, float)):
+        rows.append([f"baseline: chance, 1 / classes ({metric})", round(base["chance"], 4)])
     return rows
 
 

@@ -12,13 +12,14 @@ from typing import Any
 
 import gradio as gr
 
-from tl_core import charts, dashboard, ratelimit, runs, scheduler
+from tl_core import charts, dashboard, eventlog, ratelimit, runs, scheduler
 from tl_core import runfiles as rf
 from tl_core.config import RunConfig
 from tl_core.errors import UserError
 from tl_core.workspace import Workspace
 
 from . import form, presenters
+from .components import hardware
 from .handler import handler, page_identity, workspace
 from .state import Page
 
@@ -44,6 +45,7 @@ def poll_outputs(page: Page) -> list[Any]:
         page.evaluate.eval_run,
         page.playground.play_run,
         page.runs.export_run,
+        t.events_box,
     ]
 
 
@@ -83,10 +85,13 @@ def status_card(run_dir: Path, st: dict[str, Any], records: list[dict[str, Any]]
     return presenters.status_html(run_dir.name, st, records, position, results, resumable)
 
 
-def launch(page: Page, ws: Workspace, cfg: RunConfig) -> tuple[dict[Any, Any], int]:
+def launch(page: Page, ws: Workspace, cfg: RunConfig, plan: Any = None) -> tuple[dict[Any, Any], int]:
     """Create and queue a run (data and model checked first); returns the updates that follow it and its queue
     position (0: started now)."""
-    run_dir, position = dashboard.start_run(ws, cfg)
+    notes: list[str] = []
+    run_dir, position = dashboard.start_run(ws, cfg, notes, plan)
+    for note in notes:  # e.g. the preset's epochs scaled up for a small upload: said, never silent
+        gr.Info(note, duration=15)
     return follow(page, run_dir.name), position
 
 
@@ -116,7 +121,8 @@ class Runner:
     @handler
     def start(self, values: dict[Any, Any]) -> dict[Any, Any]:
         ws = workspace(self.s, values)
-        out, position = launch(self.page, ws, form.read_config(self.page, ws, values))
+        plan = hardware.read_plan(self.page.method.hardware, values)  # the Method tab's Hardware block
+        out, position = launch(self.page, ws, form.read_config(self.page, ws, values), plan)
         if position:
             gr.Info(
                 f"Another run is using the accelerator: yours is number {position} in the queue and starts by itself."
@@ -166,7 +172,8 @@ class Runner:
         final = st.get("phase") in rf.FINAL_PHASES
         out = {
             t.status_box: status_card(run_dir, st, records),
-            t.log_box: dashboard.log_tail(run_dir),
+            t.events_box: eventlog.readable_log(run_dir, records),
+            t.log_box: eventlog.raw_log(run_dir),
             s.timer: gr.Timer(active=not final),
             s.offset: offset,
             s.records: records,

@@ -8,6 +8,7 @@ found by name, never by position or by a global string id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -49,6 +50,9 @@ class DataTab:
     preview: gr.Dataframe
     dist_plot: gr.Plot
     stats: gr.Dataframe
+    max_rows_offer: tuple[
+        gr.components.Component, ...
+    ] = ()  # (note, button, rows state): webui.components.data.max_rows_offer
 
 
 @dataclass
@@ -63,6 +67,8 @@ class MethodTab:
     yaml_upload: gr.UploadButton
     cmd_out: gr.Code
     yaml_out: gr.Code
+    compare: Any = None  # components/compare.py's CompareBox, built inside this tab
+    hardware: Any = None  # components.hardware.HardwareBlock: where the run trains (its launch plan)
 
 
 @dataclass
@@ -75,6 +81,7 @@ class TrainTab:
     eval_plot: gr.Plot
     lr_plot: gr.Plot
     log_box: gr.Code
+    events_box: gr.Textbox  # the plain-words training log (tl_core.eventlog)
 
 
 @dataclass

@@ -202,8 +202,9 @@ def test_resumable_says_why_for_each_kind_of_run(tmp_path):
 
 def test_save_steps_cannot_be_combined_with_early_stopping():
     raw = {"task": "text", "method": "full", "train": {"save_steps": 5, "early_stopping_patience": 2}}
-    with pytest.raises(ConfigError, match="save_steps"):
+    with pytest.raises(ConfigError, match="Saving every N steps cannot be combined with early stopping") as err:
         RunConfig.from_dict(raw)
+    assert "train.save_steps" in err.value.cli_hint
     raw["train"]["early_stopping_patience"] = 0
     assert RunConfig.from_dict(raw).train.save_steps == 5
 
@@ -349,7 +350,7 @@ def test_full_disk_during_a_save_fails_plainly_and_keeps_the_previous_checkpoint
     assert train.run(run_dir) == 1
     st = rf.read_json(run_dir / rf.STATUS)
     assert st["phase"] == "failed" and st["error"].startswith("The disk is full"), st
-    assert "train.save_total_limit" in st["error"] and "then resume" in st["error"]
+    assert "Free space" in st["error"] and "then resume" in st["error"] and "train.save_total_limit" in st["cli_hint"]
     assert rf.last_checkpoint(run_dir).name == "checkpoint-2"
     assert [p.name for p in (run_dir / rf.CHECKPOINTS).iterdir()] == ["checkpoint-2"]  # the cut-off one is gone
     assert not (run_dir / rf.RESULTS).exists()
@@ -399,7 +400,8 @@ def test_nan_loss_fails_the_run_with_a_learning_rate_hint_and_never_counts_as_do
     assert train.run(run_dir) == 2
     st = rf.read_json(run_dir / rf.STATUS)
     assert st["phase"] == "failed" and st["diverged"] is True, st
-    assert "at step 4" in st["error"] and "lower train.learning_rate" in st["error"] and "0.0001" in st["error"]
+    assert "at step 4" in st["error"] and "lower learning rate" in st["error"] and "0.0001" in st["error"]
+    assert "train.learning_rate" not in st["error"] and "train.learning_rate=0.0001" in st["cli_hint"]
     assert not (run_dir / rf.RESULTS).exists() and not (run_dir / rf.MODEL).exists()
     records, _ = rf.read_metrics(run_dir)
     assert [r["step"] for r in records if r["phase"] == "train"] == [2]  # the NaN never reached the charts

@@ -36,7 +36,7 @@ from .columns import (
 from .formats import CONLL_EXTS, IMAGE_EXTS, NER_JSON_EXTS, TABLE_EXTS, _empty_rows
 from .images import _read_image, load_rgb
 from .ner_formats import _read_ner
-from .split import _cap, _hash, _split, _to_dataset
+from .split import _cap, _hash, _split, _to_dataset, suggest_max_rows
 from .tables import _read_text, read_table
 from .validate import (
     IMBALANCE_RATIO,
@@ -47,6 +47,7 @@ from .validate import (
     _warn_duplicates,
     _warn_overlap,
     add_truncation_stats,
+    merge_split_variants,
     sort_labels,
 )
 
@@ -108,6 +109,8 @@ def load_task_data(
     train = _apply_max_rows(train, data, task, report)
     train = train if train is not None else _empty_rows()
     eval_rows = eval_rows if eval_rows is not None else _empty_rows()
+    if task != "ner" and len(train):
+        train, eval_rows = merge_split_variants(train, eval_rows, report)
     labels = _check_labels(train, eval_rows, task, report) if len(train) else []
     stats["overlap"] = _warn_overlap(train, eval_rows, report) if len(train) and len(eval_rows) else 0
     stats["splits"] = {"train": len(train), "eval": len(eval_rows)}
@@ -143,10 +146,16 @@ def _apply_max_rows(
 ) -> pd.DataFrame | None:
     """Cap the training rows at ``data.max_rows`` (after the split, so evaluation keeps its size)."""
     if data.max_rows is not None and data.max_rows < 1:
-        report.add_error(f"data.max_rows must be at least 1 (got {data.max_rows}); leave it empty to use all rows.")
+        report.add_error(
+            f"The row cap must be at least 1 (got {data.max_rows}); leave it empty to use all rows.",
+            cli_hint="data.max_rows",
+        )
     elif train is not None and data.max_rows and len(train) > data.max_rows:
         report.stats["rows_before_max_rows"] = len(train)
         train = _cap(train, data, task)
+    offer = suggest_max_rows(task, len(train), data) if train is not None else None
+    if offer:  # a suggestion, not a problem: the Data tab shows it with a button that sets max_rows
+        report.stats["suggested_max_rows"], report.stats["suggestion"] = offer
     return train
 
 

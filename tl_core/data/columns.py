@@ -128,6 +128,19 @@ def _detect_label(df: pd.DataFrame, cols: list[str]) -> str | None:
     return content[-1] if content else None  # the label is conventionally the last column
 
 
+def _single_valued(df: pd.DataFrame, cols: list[str]) -> tuple[str, str] | None:
+    """A short-valued column (a label-like name first) holding one value on every row: (column, value)."""
+    found = []
+    for c in cols:
+        values = df[c].dropna()
+        if len(values) < 2 or values.map(lambda v: isinstance(v, _UNHASHABLE)).any():
+            continue
+        if _distinct(values.map(lambda v: " ".join(str(v).split()).casefold())) == 1:
+            rank = _name_rank(c, LABEL_HINTS)
+            found.append((rank is None, rank or 0, c, str(values.iloc[0]).strip()))
+    return (min(found)[2], min(found)[3]) if found else None
+
+
 def _resolve_columns(
     df: pd.DataFrame, task: str, data: DataConfig, path: Path, report: ValidationReport, role: str
 ) -> dict[str, str] | None:
@@ -144,7 +157,8 @@ def _resolve_columns(
         if name and name not in df.columns:
             report.add_error(
                 f"The {key} column '{name}' is not in {path.name} (columns: {available}). "
-                f"Pick one of these in the Data tab or pass data.{key}_column=NAME.{same_as}"
+                f"Pick one of these in the Data tab.{same_as}",
+                cli_hint=f"data.{key}_column=NAME",
             )
             ok = False
         elif name:
@@ -156,10 +170,21 @@ def _resolve_columns(
             continue
         if key in detected:
             result[key] = detected[key]
+        elif key == "label" and (single := _single_valued(df, [c for c in df.columns if c not in result.values()])):
+            # the likely label column exists but holds one value: that, not the column, is the problem
+            column, value = single
+            report.add_error(
+                f"Only one class ('{value}') in {path.name}: every row of column '{column}' has the same value. "
+                f"Classification needs at least two classes: add examples of other classes, or pick a "
+                f"different label column in the Data tab.",
+                cli_hint="data.label_column=NAME",
+            )
+            ok = False
         else:
             report.add_error(
                 f"No {what[key]} column found in {path.name} (columns: {available}). "
-                f"Pick the {what[key]} column in the Data tab or pass data.{key}_column=NAME."
+                f"Pick the {what[key]} column in the Data tab.",
+                cli_hint=f"data.{key}_column=NAME",
             )
             ok = False
     if ok and result[main] == result["label"]:

@@ -20,7 +20,7 @@ from . import jsonfiles, limits
 from .columns import _resolve_columns
 from .formats import TABLE_EXTS, _rows
 from .parquet import read_parquet
-from .validate import ValidationReport, _label_name, _warn_empty
+from .validate import ValidationReport, _label_name, _warn_empty, merge_label_variants
 
 _FIX = {  # what to do when the parser fails, per format
     "CSV": "Save it as UTF-8 CSV (comma-separated, the column names in the first row) and upload again.",
@@ -45,6 +45,8 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataError(f"{path.name} is empty. Upload a file with a header row and at least a few examples.")
     kind, reader = _reader(suffix)
+    if kind != "PARQUET":
+        _refuse_binary(path, kind)
     try:
         df = reader(path)
     except UserError:
@@ -54,6 +56,36 @@ def read_table(path: Path) -> pd.DataFrame:
     except Exception as err:  # parser errors differ per format and library; the message is what matters
         raise DataError(f"{path.name} could not be read as {kind} ({_short(err)}). {_FIX[kind]}") from None
     return _checked(df, path)
+
+
+_MAGIC = {  # the first bytes of files people upload by mistake, and what they are
+    b"PK\x03\x04": "a zip archive or an Excel/Word file (.xlsx, .docx)",
+    b"\xd0\xcf\x11\xe0": "an old Excel or Word file (.xls, .doc)",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"PAR1": "a Parquet file",
+    b"\x1f\x8b": "a gzip archive",
+    b"SQLite format 3": "an SQLite database",
+}
+
+
+def _refuse_binary(path: Path, kind: str) -> None:
+    """A table must be text: a binary file (a spreadsheet, an image, an archive) would otherwise reach the parser
+    and fail with its own error about fields and lines, which names neither the problem nor the fix."""
+    with open(path, "rb") as fh:
+        head = fh.read(8192)
+    what = next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+    if what is None:
+        if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):  # a text file's byte-order mark
+            return
+        control = sum(b < 32 and b not in (9, 10, 12, 13) for b in head)
+        if b"\x00" not in head and control <= len(head) * 0.05:
+            return
+        what = "binary data, not text"
+    excel = " (In Excel: File > Save As > CSV UTF-8.)" if kind in ("CSV", "TSV") else ""
+    raise DataError(f"{path.name} is not a text file: it looks like {what}. {_FIX[kind]}{excel}")
 
 
 def _reader(suffix: str) -> tuple[str, Callable[[Path], pd.DataFrame]]:
@@ -219,7 +251,7 @@ def _read_text(
     if columns is None:
         return None, {}
     texts = [None if _label_name(v) is None else str(v).strip() for v in df[columns["text"]]]
-    labels = [_label_name(v) for v in df[columns["label"]]]
+    labels = merge_label_variants([_label_name(v) for v in df[columns["label"]]], report, path.name)
     usable = [bool(t) and y is not None for t, y in zip(texts, labels)]
     keep = [i for i, ok in enumerate(usable) if ok]
     empty = [i for i, ok in enumerate(usable) if not ok]

@@ -20,13 +20,15 @@ from ..errors import DataError
 from ..tasks.token_classification import bio_spans
 
 IMBALANCE_RATIO = 10  # warn when the biggest class has this many times the examples of the smallest
-TRUNCATION_WARN = 0.05  # warn when more than this share of inputs is cut at max_length
+TRUNCATION_WARN = 0.05
+MIN_PER_CLASS = 5  # fewer training examples of a class than this: warn that it can hardly be learned  # warn when more than this share of inputs is cut at max_length
 
 
 @dataclass
 class Problem:
     level: Literal["error", "warning"]
-    message: str  # plain language: what is wrong and how to fix it
+    message: str  # plain language: what is wrong and how to fix it on the page (no config keys)
+    cli_hint: str | None = None  # the same fix at a terminal (a config key, a flag): CLI and logs only
 
 
 @dataclass
@@ -48,11 +50,11 @@ class ValidationReport:
     def ok(self) -> bool:
         return not self.errors
 
-    def add_error(self, message: str) -> None:
-        self.problems.append(Problem("error", message))
+    def add_error(self, message: str, cli_hint: str | None = None) -> None:
+        self.problems.append(Problem("error", message, cli_hint))
 
-    def add_warning(self, message: str) -> None:
-        self.problems.append(Problem("warning", message))
+    def add_warning(self, message: str, cli_hint: str | None = None) -> None:
+        self.problems.append(Problem("warning", message, cli_hint))
 
     def raise_if_blocking(self) -> None:
         """Raise one DataError listing every error, so the user can fix them all in one go."""
@@ -60,7 +62,8 @@ class ValidationReport:
         if errors:
             lines = "\n".join(f"- {p.message}" for p in errors)
             plural = "s" if len(errors) > 1 else ""
-            raise DataError(f"The data cannot be used yet ({len(errors)} problem{plural}):\n{lines}")
+            hints = "; ".join(p.cli_hint for p in errors if p.cli_hint)
+            raise DataError(f"The data cannot be used yet ({len(errors)} problem{plural}):\n{lines}", cli_hint=hints)
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "problems": [asdict(p) for p in self.problems], "stats": self.stats}
@@ -78,6 +81,50 @@ def _label_name(value: Any) -> str | None:
         return str(int(value))
     text = str(value).strip()
     return text or None
+
+
+def _label_key(label: str) -> str:
+    """What makes two spellings the same class: case and runs of whitespace do not count."""
+    return " ".join(label.split()).casefold()
+
+
+def merge_label_variants(labels: list[str | None], report: ValidationReport, source: str) -> list[str | None]:
+    """Labels that differ only in case or spacing ("Positive", "positive ") are one class: each group takes its
+    most common spelling, and a warning lists what was merged (silently training two classes would split the
+    examples of one class and make the model guess between them)."""
+    spellings: dict[str, Counter] = {}
+    for label in labels:
+        if label is not None:
+            spellings.setdefault(_label_key(label), Counter())[label] += 1
+    canon = {}
+    merged = []
+    for counts in spellings.values():
+        if len(counts) > 1:
+            keep = counts.most_common(1)[0][0]
+            canon.update({spelling: keep for spelling in counts})
+            names = ", ".join(repr(x) for x in sorted(counts, key=lambda x: -counts[x]))
+            merged.append(f"{names} -> '{keep}'")
+    if not merged:
+        return labels
+    report.stats["merged_labels"] = merged
+    report.add_warning(
+        f"Some labels in {source} differ only in capital letters or spaces, so they were merged into one class "
+        f"each: {'; '.join(merged[:10])}. Fix the spelling in the file to silence this warning."
+    )
+    return [canon.get(label, label) if label is not None else None for label in labels]
+
+
+def merge_split_variants(
+    train: pd.DataFrame, eval_rows: pd.DataFrame, report: ValidationReport
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``merge_label_variants`` over both splits together: an evaluation file may spell a class differently from
+    the training file, and image folders or index files are not merged by their readers."""
+    n = len(train)
+    ys = list(train["y"]) + list(eval_rows["y"])
+    merged = merge_label_variants(ys, report, report.stats.get("source", "the data"))
+    if merged is ys:
+        return train, eval_rows
+    return train.assign(y=merged[:n]), eval_rows.assign(y=merged[n:])
 
 
 def sort_labels(labels: set[str] | list[str]) -> list[str]:
@@ -150,6 +197,8 @@ def _check_labels(train: pd.DataFrame, eval_rows: pd.DataFrame, task: str, repor
             f"Only {len(train)} training example{'s' if len(train) != 1 else ''} for {len(labels)} "
             f"classes ({', '.join(labels[:10])}). Add more examples, at least a few per class."
         )
+    else:
+        _warn_few_per_class(train_counts, labels, report)
     unseen = sorted(set(eval_counts) - set(train_counts))
     if unseen and train_counts:
         report.add_warning(
@@ -168,6 +217,19 @@ def _check_labels(train: pd.DataFrame, eval_rows: pd.DataFrame, task: str, repor
                 f"scores."
             )
     return labels
+
+
+def _warn_few_per_class(train_counts: Counter, labels: list[str], report: ValidationReport) -> None:
+    """Classes with too few training examples to learn from: named, with how many each has."""
+    few = sorted((train_counts[k], k) for k in labels if train_counts[k] < MIN_PER_CLASS)
+    if not few:
+        return
+    listed = ", ".join(f"'{k}': {n}" for n, k in few[:10])
+    report.add_warning(
+        f"Too few training examples per class to learn from ({listed}). "
+        f"A model needs at least about {MIN_PER_CLASS} per class, and usually 20 or more to do clearly better than "
+        f"guessing: add examples of these classes."
+    )
 
 
 def _check_tags(train: pd.DataFrame, eval_rows: pd.DataFrame, report: ValidationReport) -> list[str]:
@@ -236,5 +298,6 @@ def add_truncation_stats(
     if share > TRUNCATION_WARN:
         report.add_warning(
             f"{share:.0%} of the inputs are longer than max_length={max_length} tokens and will be "
-            f"cut off. Raise train.max_length (slower, more memory) or shorten the texts."
+            f"cut off. Raise the max length (Method & settings; slower, more memory) or shorten the texts.",
+            cli_hint="train.max_length",
         )

@@ -99,7 +99,13 @@ def push_folder(
     except UserError:
         raise
     except Exception as err:  # noqa: BLE001 - every failure becomes a plain message without the token
-        raise UserError(_plain_hub_error(err, repo_id, token)) from None
+        hint = "unset HF_HUB_OFFLINE to allow uploads" if _offline_mode(err) else None
+        raise UserError(_plain_hub_error(err, repo_id, token), cli_hint=hint) from None
+
+
+def _offline_mode(err: Exception) -> bool:
+    """huggingface_hub refuses every request when the server runs with HF_HUB_OFFLINE: no network is involved."""
+    return type(err).__name__ == "OfflineModeIsEnabled" or "offline mode is enabled" in str(err).lower()
 
 
 def _plain_hub_error(err: Exception, repo_id: str, token: str) -> str:
@@ -111,6 +117,11 @@ def _plain_hub_error(err: Exception, repo_id: str, token: str) -> str:
         )
     if "403" in text:
         return f"The token may not write to '{repo_id}'. Use your own namespace or a token with write access."
+    if _offline_mode(err):
+        return (
+            "This server is set up to work offline, so it cannot upload to the Hugging Face Hub. Download the "
+            "model zip instead and upload it from your own computer."
+        )
     if "offline" in text.lower() or "connection" in text.lower() or "resolve" in text.lower():
         return "The Hugging Face Hub cannot be reached from this machine. Check the connection and try again."
     return f"The upload to '{repo_id}' failed: {text}. Check the connection and try again."

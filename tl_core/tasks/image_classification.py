@@ -10,6 +10,7 @@ from PIL import Image
 
 from ..config import TrainConfig
 from .base import EvalOutput, Task, model_device, softmax
+from .mapping import IMAGE_ROWS_PER_PROC, MapCache, run_map
 from .text_classification import classification_eval, model_labels, top_k_dicts
 
 if TYPE_CHECKING:
@@ -67,16 +68,56 @@ class ImageCollator:
 
 
 class PixelDataset:
-    """Pre-decoded images as uint8 arrays plus labels; rows are what ImageCollator expects."""
+    """Decoded images as uint8 rows of an Arrow dataset (memory-mapped when a run's cache wrote it), read a batch
+    at a time; its rows are what ImageCollator expects: ``{"pixels": uint8 CHW array, "labels": int}``."""
 
-    def __init__(self, pixels: np.ndarray, labels: np.ndarray):
-        self.pixels, self.labels = pixels, labels
+    def __init__(self, rows, size: int):
+        self.rows = rows.with_format("arrow")  # zero-copy column reads: the numpy format widens uint8 to int64
+        self.size = size
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.rows)
+
+    @property
+    def cache_files(self) -> list[dict[str, str]]:
+        """The Arrow files the pixels live in (empty when they are in memory)."""
+        return self.rows.cache_files
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """Rows for a batch of indices with one Arrow read (the DataLoader asks for batches this way)."""
+        if not len(indices):
+            return []
+        table = self.rows[[int(i) for i in indices]]  # samplers may hand numpy or torch integers
+        flat = table.column("pixels").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        # One writable copy per batch: rows stay views of it, and torch.from_numpy needs writable memory.
+        pixels = np.array(flat, dtype=np.uint8).reshape(len(indices), 3, self.size, self.size)
+        labels = table.column("labels").to_numpy()
+        return [{"pixels": pixels[j], "labels": int(labels[j])} for j in range(len(indices))]
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"pixels": self.pixels[i], "labels": int(self.labels[i])}
+        return self.__getitems__([int(i)])[0]
+
+
+class _Decode:
+    """The map function: image paths -> flat uint8 pixels (a class, so worker processes can unpickle it)."""
+
+    def __init__(self, size: int, resample: int):
+        self.size, self.resample = size, resample
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        from ..data import load_rgb
+
+        pixels = [resize_crop(load_rgb(p), self.size, self.resample).reshape(-1) for p in batch["image"]]
+        return {"pixels": pixels, "labels": batch["label"]}
+
+
+def pixel_features(size: int):
+    """uint8 pixels, 3 x size x size per row, stored flat (fixed length: reads need no offsets)."""
+    import datasets
+
+    return datasets.Features(
+        {"pixels": datasets.List(datasets.Value("uint8"), length=3 * size * size), "labels": datasets.Value("int64")}
+    )
 
 
 class ImageClassification(Task):
@@ -86,18 +127,21 @@ class ImageClassification(Task):
     peft_task_type = None
     main_metric = "f1_macro"
 
-    def preprocess(self, dataset, processor, cfg: TrainConfig):
-        from ..data import load_rgb
-
+    def preprocess(self, dataset, processor, cfg: TrainConfig, cache: MapCache | None = None):
         _, _, resample = image_norm(processor)
-        # Decode + resize once into one uint8 tensor (N x 3 x S x S bytes in memory): the bench measured reading
-        # cached rows back from Arrow at 10 s/epoch for 2,000 images, against 0.01 s from a tensor.
-        pixels = (
-            np.stack([resize_crop(load_rgb(p), cfg.image_size, resample) for p in dataset["image"]])
-            if len(dataset)
-            else np.zeros((0, 3, cfg.image_size, cfg.image_size), dtype=np.uint8)
+        # Decode + resize once into uint8 rows of an Arrow file (a 4x smaller cache than float; the collator
+        # normalises per batch). Memory-mapped: RAM stays flat in the number of images, the disk holds them.
+        # Batches of 64 keep ~10 MB of pixels in flight at 224 px.
+        rows = run_map(
+            dataset,
+            _Decode(cfg.image_size, resample),
+            cache=cache,
+            name="pixels",
+            rows_per_proc=IMAGE_ROWS_PER_PROC,
+            features=pixel_features(cfg.image_size),
+            batch_size=64,
         )
-        return PixelDataset(pixels, np.asarray(dataset["label"], dtype=np.int64))
+        return PixelDataset(rows, cfg.image_size)
 
     def collator(self, processor, cfg: TrainConfig) -> Callable:
         mean, std, _ = image_norm(processor)

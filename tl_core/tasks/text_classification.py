@@ -10,6 +10,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..evaluate import classification_metrics, classification_report
 from .base import EvalOutput, Task, model_device, softmax
+from .mapping import TEXT_MIN_CPUS, TEXT_ROWS_PER_PROC, MapCache, run_map
 
 if TYPE_CHECKING:
     import torch
@@ -22,14 +23,16 @@ class TextClassification(Task):
     peft_task_type = "SEQ_CLS"
     main_metric = "f1_macro"
 
-    def preprocess(self, dataset, tokenizer, cfg: TrainConfig):
+    def preprocess(self, dataset, tokenizer, cfg: TrainConfig, cache: MapCache | None = None):
         def tokenize(batch: dict[str, list]) -> dict[str, Any]:
             # No padding here: the collator pads each batch to its own longest text (dynamic padding).
             enc = tokenizer(batch["text"], truncation=True, max_length=cfg.max_length)
             enc["labels"] = batch["label"]
             return enc
 
-        return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
+        return run_map(
+            dataset, tokenize, cache=cache, name="tokens", rows_per_proc=TEXT_ROWS_PER_PROC, min_cpus=TEXT_MIN_CPUS
+        )
 
     def collator(self, tokenizer, cfg: TrainConfig) -> Callable:
         from transformers import DataCollatorWithPadding

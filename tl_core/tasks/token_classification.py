@@ -11,6 +11,7 @@ import numpy as np
 from ..config import TrainConfig
 from ..evaluate import entity_metrics
 from .base import EvalOutput, Task, model_device, softmax
+from .mapping import TEXT_MIN_CPUS, TEXT_ROWS_PER_PROC, MapCache, run_map
 from .text_classification import model_labels
 
 if TYPE_CHECKING:
@@ -44,13 +45,15 @@ class TokenClassification(Task):
     peft_task_type = "TOKEN_CLS"
     main_metric = "f1"
 
-    def preprocess(self, dataset, tokenizer, cfg: TrainConfig):
+    def preprocess(self, dataset, tokenizer, cfg: TrainConfig, cache: MapCache | None = None):
         def tokenize(batch: dict[str, list]) -> dict[str, Any]:
             enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=cfg.max_length)
             enc["labels"] = [align_labels(enc.word_ids(i), tags) for i, tags in enumerate(batch["tags"])]
             return enc
 
-        return dataset.map(tokenize, batched=True, remove_columns=dataset.column_names)
+        return run_map(
+            dataset, tokenize, cache=cache, name="tokens", rows_per_proc=TEXT_ROWS_PER_PROC, min_cpus=TEXT_MIN_CPUS
+        )
 
     def collator(self, tokenizer, cfg: TrainConfig) -> Callable:
         from transformers import DataCollatorForTokenClassification

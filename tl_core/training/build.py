@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import models, settings
+from .. import models, paths
 from ..cpu_yield import YieldFlag, install_pause_points, training_flag
 from ..features import FeatureDataset, HeadModel, cache_key, cached_extract, extract, regroup_token_logits
 from ..hardware import use_bf16
@@ -101,7 +101,7 @@ def _build_features(folder: RunFolder, prep: Prepared, bf16: bool, yield_flag: Y
     if yield_flag is not None:
         install_pause_points(backbone, yield_flag)
     pooling = _resolve_pooling(prep)
-    tensors, hits, cache_dir = _cached_features(folder, prep, backbone, pooling, bf16)
+    tensors, hits, cache_dir, keys = _cached_features(folder, prep, backbone, pooling, bf16)
     backbone.to("cpu")
     hidden = tensors["train"]["features"].shape[1]
     head = HeadModel(hidden, len(prep.data.labels), prep.params.head_dropout)
@@ -109,7 +109,14 @@ def _build_features(folder: RunFolder, prep: Prepared, bf16: bool, yield_flag: Y
     counts["total"] += count_parameters(backbone)["total"]
     word_counts = tensors["eval"]["counts"].numpy()
     metrics = _per_sentence(prep.compute_metrics, word_counts) if cfg.task == "ner" else prep.compute_metrics
-    info = {"pooling": pooling, "cache_hit": hits, "cache_dir": str(cache_dir), "hidden_size": hidden}
+    # cache_keys: which shared cache entries this run uses (deleting its last user frees them: feature_cache.py)
+    info = {
+        "pooling": pooling,
+        "cache_hit": hits,
+        "cache_dir": str(cache_dir),
+        "cache_keys": keys,
+        "hidden_size": hidden,
+    }
     return Built(
         model=head,
         train_ds=FeatureDataset(tensors["train"]),
@@ -133,7 +140,7 @@ def _resolve_pooling(prep: Prepared) -> str:
 
 def _cached_features(
     folder: RunFolder, prep: Prepared, backbone: nn.Module, pooling: str, bf16: bool
-) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, bool], Path]:
+) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, bool], Path, dict[str, str]]:
     """Features of both splits, from the cache when everything that shapes them is unchanged."""
     cfg, tc = prep.cfg, prep.cfg.train
     key_parts = dict(
@@ -146,8 +153,8 @@ def _cached_features(
         bf16=bf16,
         features_version=2,  # 2: ViT-like image backbones give the CLS token, not their tanh pooler
     )
-    cache_dir = Path(settings.FEATURE_CACHE.get() or folder.path / "feature_cache")
-    tensors, hits = {}, {}
+    cache_dir = paths.feature_cache(folder.path)  # shared across runs and comparisons (paths.py says where)
+    tensors, hits, keys = {}, {}, {}
     # The progress bar gives the training split 80% of the way: it is usually about that share of the examples.
     for split, dataset, base, share in (("train", prep.train_ds, 0.0, 0.8), ("eval", prep.eval_ds, 0.8, 0.2)):
 
@@ -160,7 +167,8 @@ def _cached_features(
 
         key = f"{split}-{cache_key(split=split, **key_parts)}"
         tensors[split], hits[split] = cached_extract(cache_dir, key, compute)
-    return tensors, hits, cache_dir
+        keys[split] = key
+    return tensors, hits, cache_dir, keys
 
 
 def _per_sentence(ner_metrics: Callable, word_counts: np.ndarray) -> Callable:

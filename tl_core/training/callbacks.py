@@ -24,8 +24,9 @@ def check_finite_loss(loss: Any, step: int, learning_rate: float) -> None:
     kind = "NaN (not a number)" if math.isnan(loss) else "infinite"
     raise TrainingDiverged(
         f"The training loss became {kind} at step {step}: training diverged, most often because the learning rate "
-        f"({learning_rate:g}) is too high for this model. Start a new run with a lower train.learning_rate "
-        f"(e.g. {learning_rate / 10:g})."
+        f"({learning_rate:g}) is too high for this model. Start a new run with a lower learning rate "
+        f"(e.g. {learning_rate / 10:g}).",
+        cli_hint=f"--set train.learning_rate={learning_rate / 10:g}",
     )
 
 
@@ -88,7 +89,7 @@ class RunCallback(TrainerCallback):
         if "loss" in logs:
             check_finite_loss(logs["loss"], state.global_step, args.learning_rate)  # before it reaches the charts
             steps = state.global_step - self.step_last_log
-            samples = steps * self.batch_size * args.world_size
+            samples = steps * args.train_batch_size * args.world_size  # per-process share x processes
             record.update(
                 phase="train",
                 loss=logs["loss"],

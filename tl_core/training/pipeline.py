@@ -13,8 +13,9 @@ import traceback
 from pathlib import Path
 
 from .. import runfiles as rf
+from .. import settings
 from ..errors import UserError
-from .context import RunFolder, StopRequested, TrainingDiverged, launcher_rank
+from .context import RunFolder, StopRequested, TracedDataset, TrainingDiverged, launcher_rank, trace
 
 
 def run(run_dir: Path, resume: bool = False) -> int:
@@ -28,8 +29,8 @@ def run(run_dir: Path, resume: bool = False) -> int:
         return 0
     except UserError as err:
         # A diverged run is marked so: resuming it would only repeat the divergence (runs.resumable).
-        folder.status("failed", error=str(err), diverged=isinstance(err, TrainingDiverged))
-        print(f"ERROR: {err}", file=sys.stderr)
+        folder.status("failed", error=str(err), cli_hint=err.cli_hint, diverged=isinstance(err, TrainingDiverged))
+        print(f"ERROR: {err.for_cli()}", file=sys.stderr)  # one line, no trace: the user can fix this
         return 2
     except Exception as err:  # noqa: BLE001 - anything else: plain summary on the page, trace in train.log
         traceback.print_exc()
@@ -63,10 +64,10 @@ def _disk_full(folder: RunFolder) -> int:
     then = "then resume" if checkpoint is not None else "then start the run again"
     error = (
         "The disk is full: the run could not write its files (a checkpoint, the model or the feature cache). "
-        f"Free space, or lower the number of checkpoints kept (train.save_total_limit), {then}."
+        f"Free space (delete runs you no longer need in Runs & export), {then}."
     )
     try:
-        folder.status("failed", error=error)
+        folder.status("failed", error=error, cli_hint="fewer checkpoints kept: train.save_total_limit=1")
     except OSError:  # still no room for a new status file: overwrite the old one in place
         status = rf.read_json(folder.path / rf.STATUS, {}) or {}
         (folder.path / rf.STATUS).write_text(json.dumps({**status, "phase": "failed", "error": error}))
@@ -75,10 +76,12 @@ def _disk_full(folder: RunFolder) -> int:
 
 
 def _run_steps(folder: RunFolder, resume: bool) -> int:
-    folder.status("loading", progress=0.0, started=folder.started, error=None, stop_requested=False, diverged=None)
+    folder.status(
+        "loading", progress=0.0, started=folder.started, error=None, cli_hint=None, stop_requested=False, diverged=None
+    )
     # The steps import torch and transformers (seconds): the status above lets the page say "loading" meanwhile.
     from .build import build
-    from .prepare import prepare
+    from .prepare import discard_prepared, prepare
     from .results import evaluate, write_results
     from .save import save
     from .trainer import fit, make_trainer
@@ -87,6 +90,8 @@ def _run_steps(folder: RunFolder, resume: bool) -> int:
     folder.check_stop()
     built = build(folder, prep)
     folder.check_stop()
+    if settings.TRACE_DIR.get():  # tests: which examples each process trains on, step by step
+        built.train_ds = TracedDataset(built.train_ds)
     trainer, progress = make_trainer(folder, prep, built)
     trained = fit(folder, trainer, progress, resume, built.counts)
     if trained.stopped:
@@ -94,7 +99,9 @@ def _run_steps(folder: RunFolder, resume: bool) -> int:
         return 0
     evaluation = evaluate(folder, prep, built, trainer, progress)
     save(folder, prep, built, trainer)
+    trace("saved", is_main=folder.is_main)  # every process takes part in saving (FSDP/DeepSpeed gather there)
     write_results(folder, prep, built, trainer, trained, evaluation)
+    discard_prepared(folder)
     return 0
 
 
@@ -103,7 +110,7 @@ def plain_error(err: Exception) -> str:
     text = f"{type(err).__name__}: {err}"
     if "out of memory" in text.lower():
         return (
-            "The device ran out of memory. Lower train.batch_size or max_length/image_size, "
+            "The device ran out of memory. Lower the batch size or the max length / image size, "
             "or use LoRA or feature extraction."
         )
-    return f"Training stopped with an unexpected error ({text[:500]}). The full trace is in train.log."
+    return f"Training stopped with an unexpected error ({text[:500]}). The full trace is in the raw log (Train tab)."

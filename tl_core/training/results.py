@@ -11,6 +11,7 @@ import numpy as np
 from transformers import Trainer
 
 from .. import runfiles as rf
+from .. import verdict
 from ..features import regroup_token_logits
 from ..hardware import peak_memory_mb
 from ..methods import params_dict
@@ -70,6 +71,7 @@ def write_results(
         "report": evaluation.report,
         "params": built.counts,
         "bf16": trainer.accelerator.mixed_precision == "bf16",
+        "world_size": trainer.args.world_size,
         "features": built.features.info if built.features is not None else None,
         "timing": {
             "total_s": time.time() - folder.started,
@@ -82,5 +84,11 @@ def write_results(
         "epochs_run": state.epoch,
         "steps": state.global_step,
     }
+    # judged on the page that shows the score: against what guessing gets on this same evaluation split
+    target = "tags" if cfg.task == "ner" else "label"
+    results["baselines"] = verdict.baselines(cfg.task, data.labels, data.eval[target])
+    results["verdict"] = verdict.judge(results, rf.read_metrics(folder.path, 0)[0])
     folder.write_json(rf.RESULTS, results)
-    folder.status("done", progress=1.0, eta_s=None, metrics=evaluation.metrics, finished=time.time())
+    folder.status(
+        "done", progress=1.0, eta_s=None, metrics=evaluation.metrics, verdict=results["verdict"], finished=time.time()
+    )

@@ -19,7 +19,7 @@ from ..config import TrainConfig
 from ..errors import UserError
 from .build import Built
 from .callbacks import PROFILE, PausePoints, RunCallback, StepProfiler, check_finite_loss
-from .context import RunFolder, launcher_world_size
+from .context import RunFolder, launcher_world_size, per_device_batch
 from .prepare import Prepared
 
 
@@ -40,8 +40,10 @@ class RunTrainer(Trainer):
             return super().get_train_dataloader()
         args = self.args
         lengths = [len(ids) for ids in self.train_dataset["input_ids"]]
-        # Groups span one optimizer step (x gradient accumulation), as transformers' own grouping does.
-        order = ShuffledLengthGroupedSampler(lengths, args.train_batch_size * args.gradient_accumulation_steps)
+        # Groups span one optimizer step (x gradient accumulation) of ALL processes, as transformers' own grouping
+        # does; seeded per epoch, so every process, and a run with another process count, sees the same order.
+        span = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
+        order = ShuffledLengthGroupedSampler(lengths, span, seed=args.seed)
         batches = BatchSampler(order, args.train_batch_size, drop_last=args.dataloader_drop_last)
         # The settings Trainer gives its own training DataLoader. No column removal: preprocess() already keeps
         # only model inputs, and training_arguments() sets remove_unused_columns=False.
@@ -74,7 +76,7 @@ def training_arguments(folder: RunFolder, prep: Prepared, built: Built) -> Train
     early = tc.early_stopping_patience > 0
     return TrainingArguments(
         output_dir=str(folder.path / rf.CHECKPOINTS),
-        per_device_train_batch_size=tc.batch_size,
+        per_device_train_batch_size=per_device_batch(tc.batch_size, launcher_world_size()),
         per_device_eval_batch_size=tc.eval_batch_size,
         num_train_epochs=tc.epochs,
         max_steps=tc.max_steps,
@@ -86,7 +88,7 @@ def training_arguments(folder: RunFolder, prep: Prepared, built: Built) -> Train
         save_strategy="steps" if tc.save_steps > 0 else "epoch",
         save_steps=tc.save_steps if tc.save_steps > 0 else 500,  # 500: transformers' default, unused with "epoch"
         logging_strategy="steps",
-        logging_steps=auto_logging_steps(len(built.train_ds), tc, launcher_world_size()),
+        logging_steps=auto_logging_steps(len(built.train_ds), tc),  # train.batch_size is the global batch
         # transformers' default (True) logs a NaN/inf step as the mean of the others, and a run whose every step is
         # NaN as loss 0.0: the divergence check (callbacks.RunCallback) needs the real value.
         logging_nan_inf_filter=False,

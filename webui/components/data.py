@@ -75,6 +75,7 @@ def build() -> DataTab:
                     elem_id="max-rows",
                     info="Cap for quick experiments; 0 = all.",
                 )
+            offer = max_rows_offer()
     problems = gr.Markdown()
     with gr.Row():
         with gr.Column(scale=3):
@@ -104,7 +105,46 @@ def build() -> DataTab:
         preview=preview,
         dist_plot=dist_plot,
         stats=stats,
+        max_rows_offer=offer,
     )
+
+
+def max_rows_offer() -> tuple[gr.Markdown, gr.Button, gr.State]:
+    """A sample for a quick first run, offered when the data report suggests one (big data): the suggestion in
+    words, and a button that sets "Max training rows" to it. Hidden until a data check suggests it."""
+    with gr.Row():
+        note = gr.Markdown(visible=False, elem_id="max-rows-offer")
+        use = gr.Button("Use the sample", visible=False, size="sm", elem_id="use-max-rows")
+    return note, use, gr.State(None)
+
+
+def offer_updates(tab: DataTab, stats: dict[str, Any]) -> dict[Any, Any]:
+    """Show or hide the sample offer for a data check's statistics (tl_core.data.split.suggest_max_rows)."""
+    if not tab.max_rows_offer:
+        return {}
+    note, use, rows = tab.max_rows_offer
+    n = stats.get("suggested_max_rows")
+    return {
+        note: gr.Markdown(value=stats.get("suggestion", ""), visible=bool(n)),
+        use: gr.Button(value=f"Use a sample of {n:,} rows" if n else "Use the sample", visible=bool(n)),
+        rows: n,
+    }
+
+
+def use_offer(tab: DataTab, n: int | None) -> dict[Any, Any]:
+    """The offer's button: "Max training rows" becomes the suggested sample size, and the note says so."""
+    if not n or not tab.max_rows_offer:
+        return {}
+    note, use, _ = tab.max_rows_offer
+    done = f"Training will use a seeded, stratified sample of {n:,} rows. Set Max training rows to 0 to use all."
+    return {tab.fields["max_rows"]: n, note: gr.Markdown(value=done), use: gr.Button(visible=False)}
+
+
+def wire_max_rows_offer(tab: DataTab) -> None:
+    if not tab.max_rows_offer:
+        return
+    note, use, rows = tab.max_rows_offer
+    use.click(lambda n: use_offer(tab, n), [rows], [tab.fields["max_rows"], note, use], api_name="use_max_rows")
 
 
 class DataHandlers:
@@ -114,7 +154,7 @@ class DataHandlers:
     def report_outputs(self) -> list[Any]:
         """What a data check fills in (the order is the API's: the verdict first)."""
         t = self.tab
-        return [t.problems, t.preview, t.dist_plot, t.stats, *form.column_fields(t), t.data_src]
+        return [t.problems, t.preview, t.dist_plot, t.stats, *form.column_fields(t), t.data_src, *t.max_rows_offer]
 
     def _report(self, ws: Workspace, values: dict[Any, Any], choice: str, eval_choice: str | None) -> dict[Any, Any]:
         """Check the chosen data for the chosen task and show the verdict, a preview and the label counts."""
@@ -135,6 +175,7 @@ class DataHandlers:
                 Path(data.train_file).name if data.train_file else None, info["columns"]
             ),
         }
+        out.update(offer_updates(self.tab, info["stats"]))
         for name in form.COLUMNS:
             out[self.tab.fields[name]] = gr.Dropdown(
                 # the automatic choice names what it found ("text_column" -> the detected "text" column)
@@ -191,4 +232,5 @@ def wire(page: Page) -> DataHandlers:
     tab.eval_upload.clear(lambda: None, None, [s.eval_choice], api_name="clear_eval")
     check_inputs = {*h.sample_inputs(), s.data_choice, s.eval_choice, *form.column_fields(tab)}
     tab.check_btn.click(h.check_data, check_inputs, h.report_outputs(), api_name="check_data")
+    wire_max_rows_offer(tab)
     return h

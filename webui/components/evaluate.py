@@ -25,7 +25,7 @@ def build() -> EvaluateTab:
             with gr.Column(scale=2, min_width=300):
                 metrics_df = gr.Dataframe(
                     headers=["metric", "value"],
-                    label="Metrics",
+                    label="Metrics · the headline metric first",
                     interactive=False,
                     show_row_numbers=False,
                     elem_id="metrics-table",

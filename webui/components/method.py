@@ -17,6 +17,7 @@ from tl_core.registry import METHOD_ORDER, method_title
 from .. import fields, form
 from ..handler import handler, workspace
 from ..state import MethodTab, Page
+from . import compare, hardware
 
 
 def build() -> MethodTab:
@@ -36,6 +37,7 @@ def build() -> MethodTab:
                 with gr.Group(visible=name == "features") as group:  # shown while its method is chosen
                     params[name] = fields.generate(METHODS[name].params, id_prefix=f"{name}-")
                 param_groups[name] = group
+    hw = hardware.build()
     with gr.Row():
         cmd_btn = gr.Button("Show command", elem_id="show-command")
         yaml_upload = gr.UploadButton(
@@ -44,6 +46,7 @@ def build() -> MethodTab:
     with gr.Row():
         cmd_out = gr.Code(label="Reproducible command", language="shell", lines=4, interactive=False, elem_id="cmd-out")
         yaml_out = gr.Code(label="Run config (YAML)", language="yaml", lines=4, interactive=False, elem_id="yaml-out")
+    compare_box = compare.build()
     return MethodTab(
         method=method,
         method_md=method_md,
@@ -55,6 +58,8 @@ def build() -> MethodTab:
         yaml_upload=yaml_upload,
         cmd_out=cmd_out,
         yaml_out=yaml_out,
+        compare=compare_box,
+        hardware=hw,
     )
 
 
@@ -70,8 +75,12 @@ class MethodHandlers:
     @handler
     def show_command(self, values: dict[Any, Any]) -> dict[Any, Any]:
         ws = workspace(self.page.session, values)
-        cfg = form.read_config(self.page, ws, values)
-        return {self.tab.cmd_out: dashboard.show_command(ws, cfg), self.tab.yaml_out: cfg.to_yaml()}
+        cfg, plan = form.read_config(self.page, ws, values), hardware.read_plan(self.tab.hardware, values)
+        return {
+            self.tab.cmd_out: dashboard.show_command(ws, cfg, plan),
+            self.tab.yaml_out: cfg.to_yaml(),
+            self.tab.hardware.config_file: hardware.config_download(ws.downloads, plan),
+        }
 
     def yaml_outputs(self) -> list[Any]:
         p = self.page
@@ -114,5 +123,7 @@ def wire(page: Page) -> None:
     tab.method.input(
         h.select_method, {page.task_model.task, tab.method}, form.settings_outputs(tab), api_name="select_method"
     )
-    tab.cmd_btn.click(h.show_command, form.inputs(page), [tab.cmd_out, tab.yaml_out], api_name="show_command")
+    shown = [tab.cmd_out, tab.yaml_out, tab.hardware.config_file]
+    tab.cmd_btn.click(h.show_command, form.inputs(page), shown, api_name="show_command")
     tab.yaml_upload.upload(h.load_yaml, {tab.yaml_upload}, h.yaml_outputs(), api_name="load_yaml")
+    compare.wire(page)

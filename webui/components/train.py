@@ -21,9 +21,14 @@ def build() -> TrainTab:
         loss_plot = gr.Plot(charts.loss_figure([]), show_label=False, elem_id="loss-plot")
         eval_plot = gr.Plot(charts.eval_figure([]), show_label=False, elem_id="eval-plot")
         lr_plot = gr.Plot(charts.lr_figure([]), show_label=False, elem_id="lr-plot")
-    log_box = gr.Code(
-        label="Training log (last lines)", language=None, lines=8, max_lines=8, interactive=False, elem_id="log-box"
+    # what the run did in plain words; the raw log (Python dicts, progress bars, load reports) one click away
+    events_box = gr.Textbox(
+        label="Training log", lines=8, max_lines=12, interactive=False, autoscroll=True, elem_id="events-box"
     )
+    with gr.Accordion("Raw log (train.log, for troubleshooting)", open=False, elem_id="raw-log"):
+        log_box = gr.Code(
+            label="train.log (last lines)", language=None, lines=12, max_lines=20, interactive=False, elem_id="log-box"
+        )
     return TrainTab(
         start_btn=start_btn,
         stop_btn=stop_btn,
@@ -33,6 +38,7 @@ def build() -> TrainTab:
         eval_plot=eval_plot,
         lr_plot=lr_plot,
         log_box=log_box,
+        events_box=events_box,
     )
 
 
