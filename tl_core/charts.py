@@ -8,10 +8,13 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .registry import metric_name
+
 ACCENT = "#4f46e5"
 SECOND = "#f97316"
 PALETTE = ["#4f46e5", "#f97316", "#10b981", "#ef4444", "#0ea5e9", "#a855f7", "#eab308", "#64748b"]
 HEIGHT = 260
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
@@ -28,9 +31,45 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) ->
     return fig
 
 
+def class_order(labels: list[str]) -> list[str]:
+    """Classes in display order: numerically when every name is a number or a number word (zero, one, two ...,
+    which the data's sorted label list puts as four, one, three ...), else as given (the data's label list)."""
+
+    def number(label: str) -> float | None:
+        low = str(label).strip().lower()
+        if low in NUMBER_WORDS:
+            return float(NUMBER_WORDS.index(low))
+        try:
+            return float(low)
+        except ValueError:
+            return None
+
+    values = [number(x) for x in labels]
+    if not labels or any(v is None for v in values):
+        return list(labels)
+    return [x for _, x in sorted(zip(values, labels), key=lambda pair: pair[0])]
+
+
+def _wrap(message: str, width: int = 38) -> str:
+    """Break a message into lines (plotly annotations never wrap: at phone width a long line is cut off)."""
+    lines: list[str] = []
+    for word in message.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def _empty(fig: go.Figure, message: str) -> go.Figure:
     fig.add_annotation(
-        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"color": "#94a3b8", "size": 13}
+        text=_wrap(message),
+        x=0.5,
+        y=0.5,
+        xref="paper",
+        yref="paper",
+        showarrow=False,
+        font={"color": "#94a3b8", "size": 13},
     )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
@@ -94,21 +133,24 @@ def eval_figure(records: list[dict[str, Any]], metric: str | None = None) -> go.
         )
     metric = main_eval_metric(rows, metric)
     if metric:
-        from .registry import metric_name  # the name users read everywhere (macro F1, entity F1)
-
-        shown = metric_name(metric)
         fig.add_trace(
             go.Scatter(
                 x=x,
                 y=[r.get(f"eval_{metric}") for r in rows],
                 mode="lines+markers",
-                name=shown,
+                name=metric_name(metric),  # the name users read everywhere (macro F1, not f1_macro)
                 yaxis="y2",
                 line={"color": ACCENT, "width": 2},
             )
         )
         fig.update_layout(
-            yaxis2={"title": shown, "overlaying": "y", "side": "right", "range": [0, 1.02], "showgrid": False}
+            yaxis2={
+                "title": metric_name(metric),
+                "overlaying": "y",
+                "side": "right",
+                "range": [0, 1.02],
+                "showgrid": False,
+            }
         )
         fig.update_layout(margin={"r": 50})
     return fig
@@ -140,8 +182,9 @@ def label_distribution(
     if not counts:
         return _empty(fig, "Choose data to see how the labels are distributed.")
     per_split = counts if all(isinstance(v, dict) for v in counts.values()) else {"all": counts}
+    top = max((n for values in per_split.values() for n in values.values()), default=0)
     for i, (split, values) in enumerate(per_split.items()):
-        labels = list(values)
+        labels = class_order(list(values))
         fig.add_trace(
             go.Bar(
                 x=labels,
@@ -154,6 +197,8 @@ def label_distribution(
             )
         )
     fig.update_layout(barmode="group", showlegend=len(per_split) > 1)
+    # head-room for the counts above the bars: at the axis top they would sit under the legend
+    fig.update_yaxes(range=[0, max(1, top) * 1.2])
     return fig
 
 
@@ -162,7 +207,9 @@ def confusion_figure(labels: list[str], matrix: list[list[int]]) -> go.Figure:
     size = max(300, min(520, 120 + 42 * len(labels)))
     fig = _layout(go.Figure(), "Confusion matrix", "predicted", "true", height=size)
     if not labels or not matrix:
-        return _empty(fig, "No confusion matrix for this run.")
+        return _empty(fig, "The confusion matrix of a finished run appears here: choose one above.")
+    order = [labels.index(x) for x in class_order(labels)]
+    labels, matrix = [labels[i] for i in order], [[matrix[i][j] for j in order] for i in order]
     fig.add_trace(
         go.Heatmap(
             z=matrix,
@@ -187,6 +234,7 @@ def per_class_figure(rows: list[dict[str, Any]], key: str = "label") -> go.Figur
         return _empty(fig, "No per-class results.")
     fig.add_trace(go.Bar(y=[r[key] for r in rows], x=[r["f1"] for r in rows], orientation="h", marker_color=ACCENT))
     fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(autorange="reversed")  # top to bottom in the order of the table beside it
     return fig
 
 
@@ -220,7 +268,7 @@ def compare_figure(runs: list[tuple[str, list[dict[str, Any]]]], metric: str | N
                     x=[r.get("epoch") for r in ev],
                     y=[r.get(f"eval_{m}") for r in ev],
                     mode="lines+markers",
-                    name=f"{name} ({m})",
+                    name=f"{name} ({metric_name(m)})",
                     line={"color": color, "dash": "dot"},
                     legendgroup=name,
                     showlegend=False,

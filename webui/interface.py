@@ -44,7 +44,8 @@ def create_page(oauth: bool | None = None) -> tuple[gr.Blocks, Page]:
             gr.Markdown(INTRO, scale=4)
             if oauth:  # only on a Space with hf_oauth: locally gradio would need an HF login to mock it
                 gr.LoginButton(scale=0, min_width=220, elem_id="login-btn")
-        with gr.Tabs(selected="task") as tabs:
+        # "wrap": at phone width every tab stays one tap away (the default menu hid five behind a "⋯")
+        with gr.Tabs(selected="task", overflow_behavior="wrap", elem_id="tl-tabs") as tabs:
             with gr.Tab("Task & model", id="task"):
                 task_model_tab = task_model.build()
             with gr.Tab("Data", id="data"):
@@ -52,11 +53,13 @@ def create_page(oauth: bool | None = None) -> tuple[gr.Blocks, Page]:
             with gr.Tab("Method & settings", id="method"):
                 method_tab = method.build()
             with gr.Tab("Train", id="train"):
+                try_btn = playground.build_try_button()  # on top: it is what a finished run offers next
                 train_tab = train.build()
             with gr.Tab("Evaluate", id="evaluate"):
                 evaluate_tab = evaluate.build()
             with gr.Tab("Playground", id="playground"):
                 playground_tab = playground.build()
+                playground_tab.try_btn = try_btn
             with gr.Tab("Runs & export", id="runs"):
                 runs_tab = runs_export.build()
         page = Page(
@@ -93,12 +96,18 @@ def _wire(demo: gr.Blocks, page: Page) -> None:
     """Every tab's events. The page load settles the identity first and re-attaches to a run still going."""
     run = train.wire(page)
     # cheap, and every other event of the page needs its identity: never queued behind slow events
-    demo.load(run.reattach, {page.session.sid}, runner.reattach_outputs(page), api_name="init", concurrency_limit=None)
+    init = demo.load(
+        run.reattach, {page.session.sid}, runner.reattach_outputs(page), api_name="init", concurrency_limit=None
+    )
     task_model.wire(demo, page, data.wire(page))
     method.wire(page)
     evaluate.wire(page)
     playground.wire(page)
-    runs_export.wire(page)
+    runs = runs_export.wire(page)
+    # once the identity is settled: the run list, and Evaluate and Playground open on the newest finished run
+    init.then(
+        runs.open_newest, {page.session.sid}, runs.list_outputs(), api_visibility="private", show_progress="hidden"
+    )
 
 
 def launch_kwargs() -> dict[str, Any]:

@@ -6,16 +6,31 @@ names and the headline metric come from tl_core.registry, the one table of them.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tl_core.errors import UserError
 from tl_core.methods import METHODS
 from tl_core.registry import METRIC_NAMES, TASKS, headline, metric_name, task_title
 from tl_core.workspace import human_bytes
 
+from .presenters_eval import (  # noqa: F401 - re-exported: the components read every presenter from here
+    TRUE_VS_PRED,
+    baseline_rows,
+    confusion_matrix,
+    confusion_rows,
+    error_summary,
+    error_table,
+    evaluate_help,
+    metrics_rows,
+    ner_entities,
+    ner_highlight,
+    ner_sentences,
+    per_class_rows,
+    pick_filter,
+)
 from .run_status import PHASE_LABELS, _fmt_s, _outcome, done_html, status_html  # noqa: F401 - re-exported
 
 SAMPLE_NAMES = {"text": "Sentiment reviews", "image": "Handwritten digits", "ner": "News entities"}
@@ -27,7 +42,19 @@ METHOD_WHEN = {
     "full": "**When:** thousands of examples, or data unlike the pretraining domain (special jargon, medical "
     "images). Best accuracy, slowest, most memory.",
 }
-TRUE_VS_PRED = "true \\ predicted"
+RUNS_EMPTY = (
+    "**No runs yet.** Every run you start appears here with its score, duration and status. Click a **Try it with "
+    "sample data** button on the first tab for a first run in about a minute, or start one from the **Train** tab."
+)
+EVAL_EMPTY = (
+    "**No finished run yet.** Once a run finishes, its metrics, per-class scores and the examples it got wrong "
+    "appear here. Click a **Try it with sample data** button on the first tab, or start a run on the **Train** tab."
+)
+PLAY_EMPTY = (
+    "**No model to try yet.** Once a run finishes you can type a text or drop an image here and see its "
+    "prediction. Click a **Try it with sample data** button on the first tab, or start a run on the **Train** tab."
+)
+BATCH_EMPTY = "Predictions appear here after you upload a file to score."
 RUNS_HEADERS = ["run", "task", "model", "method", "data", "metric", "duration", "status"]
 
 
@@ -130,8 +157,11 @@ def _eval_examples(splits: dict[str, Any], stats: dict[str, Any]) -> str:
     return f"{n} ({source})" if source else str(n)
 
 
-def column_choices(columns: list[str]) -> list[tuple[str, str]]:
-    return [("auto-detect", "")] + [(c, c) for c in columns]
+def column_choices(columns: list[str], found: str | None = None) -> list[tuple[str, str]]:
+    """A column picker's choices; after a check the automatic choice names the column it found, so "auto-detect"
+    never looks like nothing was detected."""
+    auto = f"auto-detect (found: {found})" if found else "auto-detect"
+    return [(auto, "")] + [(c, c) for c in columns]
 
 
 # --- runs --------------------------------------------------------------------------------------------------------
@@ -181,150 +211,14 @@ def usage_md(used: int, quota: int) -> str:
     )
 
 
-def _name(row: dict[str, Any]) -> str:
+def push_failed_md(message: str) -> str:
+    """A refused or failed Hub push, for the message area under the push button."""
+    return f"<div class='tl-problems-error'>\n\n**Not pushed.** {html.escape(message)}\n\n</div>"
+
+
+def run_name(row: dict[str, Any]) -> str:
+    """A run's name (its folder's), from a row as tl_core.runs.list_runs gives it."""
     return Path(row["run_dir"]).name
 
 
-# --- evaluation ------------------------------------------------------------------------------------------------
-def metrics_rows(res: dict[str, Any]) -> list[list[Any]]:
-    rows = [[metric_name(k), round(v, 4)] for k, v in (res.get("metrics") or {}).items() if isinstance(v, (int, float))]
-    data, params, timing = res.get("data") or {}, res.get("params") or {}, res.get("timing") or {}
-    rows += [
-        ["evaluation examples", data.get("eval")],
-        ["training examples", data.get("train")],
-        ["trainable parameters", f"{params.get('trainable', 0):,}"],
-        ["training time (s)", round(timing.get("total_s") or 0, 1)],
-    ]
-    return rows + baseline_rows(res)
-
-
-def baseline_rows(res: dict[str, Any]) -> list[list[Any]]:
-    """What guessing scores on the same evaluation split, next to the run's own scores."""
-    base = res.get("baselines") or {}
-    if not isinstance(base.get("majority"), (int, float)):
-        return []
-    metric = base.get("metric", "accuracy")
-    if base.get("majority_label") == "O":
-        rows = [[f"baseline: every word outside an entity ({metric}; its entity F1 is 0)", round(base["majority"], 4)]]
-    else:
-        rows = [[f"baseline: always '{base.get('majority_label')}' ({metric})", round(base["majority"], 4)]]
-    if isinstance(base.get("chance"), (int, float)):
-        rows.append([f"baseline: chance, 1 / classes ({metric})", round(base["chance"], 4)])
-    return rows
-
-
-def per_class_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    report = res.get("report") or {}
-    key, items = ("entity", report["per_entity"]) if "per_entity" in report else ("label", report.get("per_class", []))
-    return [key, "precision", "recall", "f1", "support"], [
-        [r[key], round(r["precision"], 3), round(r["recall"], 3), round(r["f1"], 3), r["support"]] for r in items
-    ]
-
-
-def confusion_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """The confusion matrix as a table (rows: true class, columns: predicted class); empty when there is none."""
-    cm = (res.get("report") or {}).get("confusion_matrix") or {}
-    labels, matrix = [str(x) for x in cm.get("labels") or []], cm.get("matrix") or []
-    if not labels or len(matrix) != len(labels):
-        return [], []
-    return [TRUE_VS_PRED, *labels], [[label, *row] for label, row in zip(labels, matrix)]
-
-
-def pick_filter(res: dict[str, Any], table: str, index: Any) -> tuple[str, str]:
-    """(true, predicted) filter for a click on a results table; 'any' where the click does not fix one.
-
-    ``table`` is "confusion" (row = true class, column = predicted class, the first column = the whole row) or
-    "per_class" (a row of the per-class / per-entity table = that class's mistakes). Only the position is taken
-    from the client; the class names come from the run's own results.
-    """
-    try:
-        row, col = (int(index[0]), int(index[1])) if isinstance(index, (list, tuple)) else (int(index), 0)
-    except (TypeError, ValueError, IndexError):
-        raise UserError("Click a cell of the table to filter the mistakes.") from None
-    if table == "confusion":
-        labels = [r[0] for r in confusion_rows(res)[1]]
-        if not 0 <= row < len(labels) or not 0 <= col <= len(labels):
-            raise UserError("Click a cell of the confusion table.")
-        return labels[row], labels[col - 1] if col >= 1 else "any"
-    _, rows = per_class_rows(res)
-    if not 0 <= row < len(rows):
-        raise UserError("Click a row of the per-class table.")
-    return str(rows[row][0]), "any"
-
-
-def error_summary(res: dict[str, Any], true: str, pred: str, shown: int) -> str:
-    """One line saying which mistakes are listed."""
-
-    def chosen(v: str | None) -> bool:
-        return v not in (None, "", "any")
-
-    if "per_entity" in (res.get("report") or {}):
-        what = f"sentences with a wrong **{true}** tag" if chosen(true) else "sentences with a wrong tag"
-    elif chosen(true) and chosen(pred):
-        what = f"examples of **{true}** predicted as **{pred}**"
-    elif chosen(true):
-        what = f"misclassified examples of **{true}**"
-    elif chosen(pred):
-        what = f"examples wrongly predicted as **{pred}**"
-    else:
-        what = "misclassified examples"
-    return f"No {what} in the evaluation split." if shown == 0 else f"Showing {shown} {what}."
-
-
-def error_table(task: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The listed mistakes: NER sentences with their number of wrong tags, else input / true / predicted."""
-    if task == "ner":
-        return pd.DataFrame(
-            [[" ".join(r["tokens"])[:200], sum(a != b for a, b in zip(r["true"], r["pred"]))] for r in rows],
-            columns=["sentence", "wrong tags"],
-        )
-    return pd.DataFrame(
-        [
-            [
-                Path(str(r["input"])).name if task == "image" else r["input"],
-                r["true"],
-                r["pred"],
-                round(r["confidence"], 3),
-            ]
-            for r in rows
-        ],
-        columns=["input", "true", "predicted", "confidence"],
-    )
-
-
-def ner_highlight(row: dict[str, Any]) -> list[tuple[str, str | None]]:
-    """(word, label) pairs for a sentence: correct entities by type, mistakes as '✗ pred (true X)'."""
-    out = []
-    for word, t, p in zip(row["tokens"], row["true"], row["pred"]):
-        if t == p:
-            out.append((word, t.split("-", 1)[-1] if t != "O" else None))
-        else:
-            tp = p.split("-", 1)[-1] if p != "O" else "O"
-            tt = t.split("-", 1)[-1] if t != "O" else "O"
-            out.append((word, f"✗ {tp} (true {tt})"))
-    spaced: list[tuple[str, str | None]] = []
-    for i, (word, label) in enumerate(out):
-        if i:
-            same = label is not None and out[i - 1][1] == label
-            spaced.append((" ", label if same else None))
-        spaced.append((word, label))
-    return spaced
-
-
-def ner_sentences(rows: list[dict[str, Any]], limit: int = 8) -> list[tuple[str, str | None]]:
-    """The first ``limit`` NER mistakes as one highlighted text, a sentence per line."""
-    spans: list[tuple[str, str | None]] = []
-    for r in rows[:limit]:
-        spans += ner_highlight(r) + [("\n", None)]
-    return spans
-
-
-def ner_entities(pred: dict[str, Any]) -> dict[str, Any]:
-    """Predictor NER output -> what a highlighted-text view takes ({"text", "entities": [{entity,start,end}]})."""
-    return {
-        "text": pred["text"],
-        "entities": [
-            {"entity": f"{e['entity']} {e['score']:.2f}", "start": e["start"], "end": e["end"]}
-            for e in pred["entities"]
-        ],
-    }
+_name = run_name

@@ -87,6 +87,10 @@ class TrainTab:
 @dataclass
 class EvaluateTab:
     eval_run: gr.Dropdown
+    empty_md: gr.Markdown  # what appears here and how to get it, while no run is chosen
+    body: gr.Column  # everything below the picker: shown once a run is chosen
+    help_md: gr.Markdown  # how to use the error analysis (worded per task)
+    cm_col: gr.Column  # the confusion table's column (hidden for NER)
     metrics_df: gr.Dataframe
     per_class_df: gr.Dataframe
     cm_plot: gr.Plot
@@ -102,8 +106,11 @@ class EvaluateTab:
 @dataclass
 class PlaygroundTab:
     play_run: gr.Dropdown
+    empty_md: gr.Markdown  # what appears here and how to get it, while no run is chosen
+    body: gr.Column  # the inputs, outputs and batch scoring: shown once a run is chosen
     play_text: gr.Textbox
     play_image: gr.Image
+    own_image: gr.UploadButton  # one's own image in one click (shown for image runs)
     predict_btn: gr.Button
     next_btn: gr.Button
     play_label: gr.Label
@@ -111,11 +118,14 @@ class PlaygroundTab:
     batch_in: gr.File
     batch_out: gr.File
     batch_preview: gr.Dataframe
+    try_btn: gr.Button | None  # "Try it", shown in the Train tab once a run has finished (built by interface.py)
 
 
 @dataclass
 class RunsTab:
     refresh_btn: gr.Button
+    runs_empty: gr.Markdown  # what the run table will list and how to get a first run, while there is none
+    runs_box: gr.Column  # holds the run table: shown once there is a run
     runs_df: gr.Dataframe
     compare_sel: gr.CheckboxGroup
     compare_btn: gr.Button

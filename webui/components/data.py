@@ -28,6 +28,7 @@ def _column_picker(label: str, elem_id: str | None = None, visible: bool = True)
         elem_id=elem_id,
         visible=visible,
         allow_custom_value=True,
+        min_width=220,  # at phone width the pickers stack, so "auto-detect (found: review)" is read whole
     )
 
 
@@ -40,7 +41,10 @@ def build() -> DataTab:
                 check_btn = gr.Button("Check data", elem_id="check-data")
             with gr.Accordion("Separate evaluation file (optional)", open=False):
                 eval_upload = gr.File(label="Evaluation data", file_types=DATA_TYPES, elem_id="eval-upload")
-            data_src = gr.Markdown("No data chosen yet.")
+            data_src = gr.Markdown(
+                "No data chosen yet. Upload a file or click **Use sample data**: a preview, the label counts and "
+                "statistics then appear below."
+            )
         with gr.Column(scale=3):
             with gr.Row():
                 fields: dict[str, Any] = {
@@ -86,7 +90,9 @@ def build() -> DataTab:
                 show_row_numbers=False,
             )
         with gr.Column(scale=2):
-            dist_plot = gr.Plot(label="Label distribution", show_label=False, elem_id="dist-plot")
+            dist_plot = gr.Plot(  # the empty chart says what will appear
+                charts.label_distribution({}), label="Label distribution", show_label=False, elem_id="dist-plot"
+            )
     stats = gr.Dataframe(headers=["statistic", "value"], label="Statistics", interactive=False, show_row_numbers=False)
     return DataTab(
         upload=upload,
@@ -172,7 +178,9 @@ class DataHandlers:
         out.update(offer_updates(self.tab, info["stats"]))
         for name in form.COLUMNS:
             out[self.tab.fields[name]] = gr.Dropdown(
-                choices=presenters.column_choices(columns), value=values[self.tab.fields[name]] or ""
+                # the automatic choice names what it found ("text_column" -> the detected "text" column)
+                choices=presenters.column_choices(columns, info["columns"].get(name.removesuffix("_column"))),
+                value=values[self.tab.fields[name]] or "",
             )
         return out
 

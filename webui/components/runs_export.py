@@ -23,25 +23,37 @@ from ..state import Page, RunsTab
 def build() -> RunsTab:
     with gr.Row():
         refresh_btn = gr.Button("Refresh", scale=0, min_width=120, elem_id="refresh-runs")
-    runs_df = gr.Dataframe(
-        headers=presenters.RUNS_HEADERS,
-        label="Run history",
-        interactive=False,
-        wrap=True,
-        show_row_numbers=False,
-        elem_id="runs-table",
-        max_height=280,
-    )
+    runs_empty = gr.Markdown(presenters.RUNS_EMPTY, elem_id="runs-empty", elem_classes="tl-empty")
+    with gr.Column(visible=False, elem_id="runs-box") as runs_box:  # the empty state stands in until a first run
+        runs_df = gr.Dataframe(
+            headers=presenters.RUNS_HEADERS,
+            label="Run history",
+            interactive=False,
+            wrap=True,
+            show_row_numbers=False,
+            elem_id="runs-table",
+            max_height=280,
+        )
     with gr.Row():
         with gr.Column():
-            compare_sel = gr.CheckboxGroup(label="Compare runs", choices=[], elem_id="compare-sel")
+            compare_sel = gr.CheckboxGroup(
+                label="Compare runs",
+                choices=[],
+                elem_id="compare-sel",
+                info="Your runs are listed here: tick two or more to see their curves and settings side by side.",
+            )
             compare_btn = gr.Button("Compare selected", elem_id="compare-btn")
         with gr.Column():
             export_run = gr.Dropdown(label="Run to export", choices=[], elem_id="export-run")
             with gr.Row():
                 zip_btn = gr.Button("Download model (zip)", elem_id="zip-btn")
                 demo_btn = gr.Button("Download demo app (zip)", elem_id="demo-zip-btn")
-            zip_file = gr.File(label="Download", interactive=False, elem_id="zip-file")
+            zip_file = gr.File(
+                label="Download · the zip appears here after you click a download button",
+                interactive=False,
+                elem_id="zip-file",
+                height=120,
+            )
     with gr.Accordion("Delete runs (free space)", open=False):
         delete_run = gr.Dropdown(label="Run to delete (finished, failed or stopped)", choices=[], elem_id="delete-run")
         delete_btn = gr.Button("Delete run", variant="stop", elem_id="delete-run-btn")
@@ -74,9 +86,11 @@ def build() -> RunsTab:
             elem_id="push-kind",
         )
         push_btn = gr.Button("Push to the Hub", elem_id="push-btn")
-        push_out = gr.Markdown()
+        push_out = gr.Markdown(elem_id="push-out")
     return RunsTab(
         refresh_btn=refresh_btn,
+        runs_empty=runs_empty,
+        runs_box=runs_box,
         runs_df=runs_df,
         compare_sel=compare_sel,
         compare_btn=compare_btn,
@@ -113,6 +127,8 @@ class RunsHandlers:
             p.playground.play_run,
             t.delete_run,
             t.usage_md,
+            t.runs_empty,
+            t.runs_box,
         ]
 
     @handler
@@ -125,12 +141,28 @@ class RunsHandlers:
             return {}
         return self._listing(ws)
 
+    @handler
+    def open_newest(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        """Page load: the run list, and the newest finished run chosen in Evaluate, Playground and export (after
+        a reload the last finished run is the obvious one to look at)."""
+        ws = workspace(self.s, values)
+        out = self._listing(ws)
+        rows = ws.list_runs()  # newest first
+        newest = next((presenters.run_name(r) for r in rows if r["phase"] == "done"), None)
+        if newest:
+            done = presenters.run_choices(rows, finished_only=True)
+            for picker in (self.tab.export_run, self.page.evaluate.eval_run, self.page.playground.play_run):
+                out[picker] = gr.Dropdown(choices=done, value=newest)
+        return out
+
     def _listing(self, ws: Workspace) -> dict[Any, Any]:
         rows = ws.list_runs()
         waiting = [Path(r["run_dir"]) for r in rows if r["phase"] == "queued"]
         everything, done = presenters.run_choices(rows), presenters.run_choices(rows, finished_only=True)
         over = presenters.run_choices([r for r in rows if r["phase"] in rf.FINAL_PHASES])
         return {
+            self.tab.runs_empty: gr.update(visible=not rows),
+            self.tab.runs_box: gr.update(visible=bool(rows)),
             self.tab.runs_df: presenters.runs_table(rows, {d.name: scheduler.position(d) for d in waiting}),
             self.tab.compare_sel: gr.CheckboxGroup(choices=everything),
             self.tab.export_run: gr.Dropdown(choices=done),
@@ -185,15 +217,24 @@ class RunsHandlers:
 
     @handler
     def push(self, values: dict[Any, Any], oauth: gr.OAuthToken | None) -> dict[Any, Any]:
-        """A pasted token wins; else, signed in on a Space, the account's own token (write-repos scope)."""
+        """A pasted token wins; else, signed in on a Space, the account's own token (write-repos scope). A refusal
+        is said in the message area below the button: raised as an error, gradio would paint every output of the
+        event (the token box too) as a red "Error" pill."""
         t = self.tab
         token = (values[t.token] or "").strip() or (oauth.token if oauth is not None else "")
         demo = values[t.push_kind] == "demo"
-        url = export.push_to_hub(self._run_dir(values), values[t.repo_id], token, values[t.private], demo=demo)
+        if not values[t.export_run]:
+            return {t.push_out: presenters.push_failed_md("Choose a finished run to export first.")}
+        run_dir = self._run_dir(values)  # who is asking is settled here: a refusal of that stays an error
+        try:
+            url = export.push_to_hub(run_dir, values[t.repo_id], token, values[t.private], demo=demo)
+        except UserError as err:  # plain words, never the token (tl_core.export.hub keeps it out of messages)
+            return {t.push_out: presenters.push_failed_md(str(err))}
         return {t.push_out: f"Pushed: [{url}]({url})", t.token: ""}  # the token leaves the page once used
 
 
-def wire(page: Page) -> None:
+def wire(page: Page) -> RunsHandlers:
+    """The Runs & export events; returns the handlers (the page load lists the runs with them)."""
     h, t, sid = RunsHandlers(page), page.runs, page.session.sid
     gr.on(
         [t.refresh_btn.click, page.tabs.select],
@@ -215,3 +256,4 @@ def wire(page: Page) -> None:
         [t.push_out, t.token],
         api_name="push_to_hub",
     )
+    return h

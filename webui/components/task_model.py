@@ -22,7 +22,7 @@ def build() -> TaskModelTab:
     with gr.Column(elem_classes="tl-hero"):
         gr.Markdown(
             "### Try it with sample data\nOne click trains a small model on bundled sample data "
-            "(feature extraction, about a minute on a laptop CPU). Then open **Evaluate** and **Playground**."
+            "(feature extraction, about a minute on a laptop CPU). When it finishes, **Try the model in the Playground**."
         )
         with gr.Row():
             quick = {
@@ -45,6 +45,8 @@ def build() -> TaskModelTab:
                 interactive=False,
                 show_row_numbers=False,
                 column_widths=["45%", "55%"],
+                wrap=True,  # at phone width "Fine-tuning memory" and long model ids wrap instead of being cut off
+                elem_id="model-facts",
             )
     return TaskModelTab(task=task, task_md=task_md, model=model, model_info=model_info, quick=quick)
 
