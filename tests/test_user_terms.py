@@ -52,3 +52,18 @@ def test_one_headline_metric_named_the_same_everywhere() -> None:
     fig = charts.eval_figure(records)
     assert "macro F1" in [t.name for t in fig.data]
     assert "macro F1" in [r[0] for r in presenters.metrics_rows(res)]
+
+
+def test_runs_table_says_when_a_run_is_no_better_than_guessing(tmp_path) -> None:
+    from tl_core import runfiles as rf
+    from tl_core import runs
+
+    run_dir = tmp_path / "20261202-weak"
+    run_dir.mkdir()
+    rf.write_json(run_dir / rf.CONFIG, {"task": "text", "method": "lora", "data": {}})
+    rf.write_json(run_dir / rf.STATUS, {"phase": "done"})
+    rf.write_json(run_dir / rf.RESULTS, {"metrics": {"f1_macro": 0.5}, "verdict": {"level": "weak"}})
+    (row,) = runs.list_runs(tmp_path)
+    assert presenters.runs_table([row], {}).iloc[0]["status"] == "done, no better than guessing"
+    row["verdict"] = "good"
+    assert presenters.runs_table([row], {}).iloc[0]["status"] == "done"

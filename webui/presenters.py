@@ -185,6 +185,8 @@ def runs_table(rows: list[dict[str, Any]], positions: dict[str, int | None]) -> 
         phase = row["phase"]
         if phase == "queued" and positions.get(_name(row)):
             phase = f"queued (#{positions[_name(row)]})"
+        elif phase == "done" and row.get("verdict") == "weak":  # the same judgement as the Train tab's amber card
+            phase = "done, no better than guessing"
         dur = row.get("duration_s")
         out.append(
             [
