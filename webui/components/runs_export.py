@@ -68,6 +68,29 @@ def build() -> RunsTab:
         elem_id="diff-table",
         wrap=True,
     )
+    push = _push_block()
+    return RunsTab(
+        refresh_btn=refresh_btn,
+        runs_empty=runs_empty,
+        runs_box=runs_box,
+        runs_df=runs_df,
+        compare_sel=compare_sel,
+        compare_btn=compare_btn,
+        export_run=export_run,
+        zip_btn=zip_btn,
+        demo_btn=demo_btn,
+        zip_file=zip_file,
+        delete_run=delete_run,
+        delete_btn=delete_btn,
+        usage_md=usage_md,
+        compare_plot=compare_plot,
+        diff_df=diff_df,
+        **push,
+    )
+
+
+def _push_block() -> dict[str, Any]:
+    """The Hub push accordion: repository, token, privacy, what to push; RunsTab fields by name."""
     with gr.Accordion("Push to the Hugging Face Hub", open=False):
         with gr.Row():
             repo_id = gr.Textbox(label="Repository", placeholder="your-name/model-name", elem_id="push-repo")
@@ -87,28 +110,8 @@ def build() -> RunsTab:
         )
         push_btn = gr.Button("Push to the Hub", elem_id="push-btn")
         push_out = gr.Markdown(elem_id="push-out")
-    return RunsTab(
-        refresh_btn=refresh_btn,
-        runs_empty=runs_empty,
-        runs_box=runs_box,
-        runs_df=runs_df,
-        compare_sel=compare_sel,
-        compare_btn=compare_btn,
-        export_run=export_run,
-        zip_btn=zip_btn,
-        demo_btn=demo_btn,
-        zip_file=zip_file,
-        delete_run=delete_run,
-        delete_btn=delete_btn,
-        usage_md=usage_md,
-        compare_plot=compare_plot,
-        diff_df=diff_df,
-        repo_id=repo_id,
-        token=token,
-        private=private,
-        push_kind=push_kind,
-        push_btn=push_btn,
-        push_out=push_out,
+    return dict(
+        repo_id=repo_id, token=token, private=private, push_kind=push_kind, push_btn=push_btn, push_out=push_out
     )
 
 
