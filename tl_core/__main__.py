@@ -52,6 +52,11 @@ def follow(run_dir: Path) -> int:
     return 0
 
 
+def data_arg(value: str) -> str:
+    """A data file, folder or zip as an absolute path; a Hub dataset reference (``hub:ID...``) unchanged."""
+    return value if value.startswith("hub:") else str(Path(value).resolve())
+
+
 def cmd_train(ns: argparse.Namespace) -> int:
     from . import runs
     from .config import RunConfig
@@ -59,9 +64,9 @@ def cmd_train(ns: argparse.Namespace) -> int:
     cfg = RunConfig.from_file(ns.preset)
     overrides = list(ns.set or [])
     if ns.data:
-        overrides.append(f"data.train_file={Path(ns.data).resolve()}")
+        overrides.append(f"data.train_file={data_arg(ns.data)}")
     if ns.eval_data:
-        overrides.append(f"data.eval_file={Path(ns.eval_data).resolve()}")
+        overrides.append(f"data.eval_file={data_arg(ns.eval_data)}")
     if ns.model:
         overrides.append(f"model={ns.model}")
     cfg = cfg.with_overrides(overrides)
@@ -118,6 +123,23 @@ def cmd_export(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_advise(ns: argparse.Namespace) -> int:
+    from .advise import advise, format_advice
+    from .config import DataConfig, load_preset
+
+    data = DataConfig(
+        train_file=data_arg(ns.data) if ns.data else None, eval_file=data_arg(ns.eval_data) if ns.eval_data else None
+    )
+    current = None
+    if ns.method:  # check the settings the user means to run, too (memory warning, estimate)
+        current = load_preset(ns.task, ns.method).with_overrides(
+            [*(ns.set or []), *([f"model={ns.model}"] if ns.model else [])]
+        )
+    result = advise(ns.task, data, ns.model, current=current)
+    print(json.dumps(result, default=str) if ns.json else format_advice(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer learning from the command line.")
     parser.add_argument("--runs-root", type=Path, default=None, help="folder holding runs (default: $TL_HOME/runs)")
@@ -144,6 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("input", help="a text, an image path, or a file/folder/zip to score in batch (CSV out)")
     pr.add_argument("--column", help="text column of a batch file (default: detected)")
     pr.set_defaults(func=cmd_predict)
+
+    ad = sub.add_parser("advise", help="recommend a method and settings, with time and memory estimates, before a run")
+    ad.add_argument("--task", required=True, choices=["text", "image", "ner"])
+    ad.add_argument("--data", help="training data file/folder/zip or hub:ID[:CONFIG][@SPLIT] (default: the sample)")
+    ad.add_argument("--eval-data", help="separate evaluation data (default: a split of --data)")
+    ad.add_argument("--model", help="Hub id, local folder or bundled:<name> (default: the task's bundled model)")
+    ad.add_argument("--method", choices=["features", "lora", "full"], help="also check this method's preset + --set")
+    ad.add_argument("--set", action="append", metavar="KEY=VALUE", help="with --method: a config override")
+    ad.add_argument("--json", action="store_true", help="print one JSON object")
+    ad.set_defaults(func=cmd_advise)
 
     ex = sub.add_parser("export", help="write a finished run as a portable model folder (and/or a demo app)")
     ex.add_argument("run_dir")
