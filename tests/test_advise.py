@@ -4,7 +4,6 @@ calibration cache, and the ``advise --json`` interface end to end on a tiny mode
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from tl_core import advise, costmodel, recommend
 from tl_core import estimate as est
 from tl_core.config import TrainConfig
+from tl_core.errors import UserError
 
 from .tiny_models import make_tiny_bert
 
@@ -111,32 +111,41 @@ def test_memory_warning_names_the_batch_size_that_fits():
     assert "does not fit even with batch size 1" in none_fit
 
 
+def fake_process(calls: dict[str, int], measure_models: bool = False):
+    """run_calibration without the process: counts what it was asked, answers fixed (or in-process) numbers."""
+
+    def run(request):
+        calls["processes"] += 1
+        calls["models"] += len(request["models"])
+        models = [
+            costmodel.measure_model(s["task"], s["model"], s["revision"], s["method"], s["shape"])
+            if measure_models
+            else dict(MODEL)
+            for s in request["models"]
+        ]
+        return {"machine": dict(MACHINE) if request["machine"] else None, "models": models, "load_per_core": 0.1}
+
+    return run
+
+
 def test_calibration_is_cached_per_hardware_and_reused(tl_home, monkeypatch):
-    calls = {"machine": 0, "model": 0}
-
-    def fake_machine():
-        calls["machine"] += 1
-        return dict(MACHINE)
-
-    def fake_model(*args):
-        calls["model"] += 1
-        return dict(MODEL)
-
-    monkeypatch.setattr(costmodel, "measure_machine", fake_machine)
-    monkeypatch.setattr(costmodel, "measure_model", fake_model)
+    calls = {"processes": 0, "models": 0}
+    monkeypatch.setattr(costmodel, "run_calibration", fake_process(calls))
     monkeypatch.setattr(costmodel, "load_now", lambda: 0.1)
     from tl_core.config import load_preset
 
     cfg = load_preset("text", "full")
     for _ in range(2):
         machine, model = advise.calibration_for(cfg, profile())
-    assert calls == {"machine": 1, "model": 1}
-    assert model["step_s"] == MODEL["step_s"]
+    assert calls == {"processes": 1, "models": 1}
+    assert model["step_s"] == MODEL["step_s"] and machine["startup_s"] == MACHINE["startup_s"]
     saved = json.loads(costmodel.cache_path().read_text())
     assert costmodel.cache_path().parent == tl_home / "calibration"
     assert saved["machine"]["startup_s"] == 8.0 and len(saved["models"]) == 1
     advise.calibration_for(load_preset("text", "lora"), profile())
-    assert calls["model"] == 2  # another method is another measurement; the machine's stays
+    assert calls == {"processes": 2, "models": 2}  # another method is another measurement; the machine's stays
+    advise.calibration_for(load_preset("text", "features"), profile())  # the full model's forward: cached
+    assert calls["processes"] == 2
 
 
 def test_a_calibration_taken_under_heavy_load_is_measured_again_when_quiet(monkeypatch):
@@ -155,7 +164,8 @@ def test_the_real_measurement_of_a_tiny_model(tmp_path):
 
 
 def test_advise_json_schema_end_to_end(tl_home, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(costmodel, "measure_machine", lambda: dict(MACHINE))  # the process start is the slow test
+    calls = {"processes": 0, "models": 0}  # the process start is the slow test's: measure in this process here
+    monkeypatch.setattr(costmodel, "run_calibration", fake_process(calls, measure_models=True))
     model = make_tiny_bert(tmp_path / "bert")
     rows = ["text,label"] + [f"great good {i % 7} movie,pos" for i in range(40)]
     rows += [f"awful bad {i % 7} film,neg" for i in range(40)]
@@ -177,10 +187,17 @@ def test_advise_json_schema_end_to_end(tl_home, tmp_path, monkeypatch, capsys):
     assert main(argv) == 0  # the second time everything comes from the caches
     again = json.loads(capsys.readouterr().out)
     assert again["probe"]["cached"] is True
+    assert calls["processes"] == 1  # all methods (and the --method check) measured in one process, once
 
 
 @pytest.mark.slow
-def test_the_machine_calibration_starts_a_run_like_process(tl_home):
-    found = costmodel.measure_machine()
-    assert found["startup_s"] > 0 and found["trainer_step_s"] > 0 and found["write_mb_s"] > 0
-    assert Path(costmodel.cache_path()).parent.name == "calibration"
+def test_the_calibration_process_starts_like_a_run_and_measures(tl_home, tmp_path):
+    model = make_tiny_bert(tmp_path / "bert")
+    shape = {"batch": 4, "length": 16, "eval_batch": 8, "bf16": False, "n_labels": 2}
+    spec = {"task": "text", "model": str(model), "revision": None, "method": "full", "shape": shape}
+    found = costmodel.run_calibration({"machine": True, "models": [spec]})
+    machine, (measured,) = found["machine"], found["models"]
+    assert machine["startup_s"] > 0 and machine["trainer_step_s"] > 0 and machine["write_mb_s"] > 0
+    assert measured["step_s"] > 0 and measured["params"] > 0
+    with pytest.raises(UserError):
+        costmodel.run_calibration({"machine": False, "models": [{**spec, "model": str(tmp_path / "nothing")}]})

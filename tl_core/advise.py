@@ -171,13 +171,13 @@ def fit_probe(x_train: Any, y_train: Any, x_eval: Any, y_eval: Any, ner: bool = 
 
 
 # --- cost: calibration + estimate -------------------------------------------------------------------------------------
-def calibration_for(cfg: RunConfig, profile: est.DataProfile) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(machine, model) calibrations for ``cfg``'s batch shape: cached, measured on first use."""
+def calibration_spec(cfg: RunConfig, profile: est.DataProfile) -> dict[str, Any]:
+    """What to measure for ``cfg``: its model, method and batch shape (features: the full model's forward)."""
     from . import models
     from .hardware import use_bf16
 
     tc = cfg.train
-    method = "full" if cfg.method == "features" else cfg.method  # features runs the full model's forward
+    method = "full" if cfg.method == "features" else cfg.method
     shape = {
         "batch": tc.batch_size,
         "length": est.shape_length(profile, tc),
@@ -186,12 +186,22 @@ def calibration_for(cfg: RunConfig, profile: est.DataProfile) -> tuple[dict[str,
         "n_labels": profile.n_labels,
         "method_params": cfg.method_params if method == "lora" else {},
     }
-    machine = costmodel.machine_calibration()
-    key = costmodel.shape_key(cfg.task, method, shape["batch"], shape["length"], shape["eval_batch"], shape["bf16"])
-    fingerprint = models.model_fingerprint(cfg.model, cfg.revision, cfg.task)
-    model, _ = costmodel.model_calibration(
-        fingerprint, key, lambda: costmodel.measure_model(cfg.task, cfg.model, cfg.revision, method, shape)
-    )
+    return {
+        "fp": models.model_fingerprint(cfg.model, cfg.revision, cfg.task),
+        "key": costmodel.shape_key(
+            cfg.task, method, shape["batch"], shape["length"], shape["eval_batch"], shape["bf16"]
+        ),
+        "task": cfg.task,
+        "model": cfg.model,
+        "revision": cfg.revision,
+        "method": method,
+        "shape": shape,
+    }
+
+
+def calibration_for(cfg: RunConfig, profile: est.DataProfile) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(machine, model) calibrations for ``cfg``: cached, measured on first use."""
+    machine, (model,) = costmodel.calibrations([calibration_spec(cfg, profile)])
     return machine, model
 
 
@@ -261,6 +271,10 @@ def advise(
         probe = run_probe(configs["features"], td, processor, probe_caps(public))
     except (UserError, ValueError) as err:  # a model without features, one class only: advise without a probe
         probe = {"metric": None, "value": None, "majority": profile.majority_share, "error": str(err)}
+    specs = [calibration_spec(cfg, profile) for cfg in configs.values()]
+    if current is not None:
+        specs.append(calibration_spec(current, profile))
+    costmodel.calibrations(specs)  # everything missing measured in one process, before the estimates read it
     estimates, warnings = {}, []
     for m, cfg in configs.items():
         first = estimate_config(cfg, profile, processor)

@@ -94,88 +94,108 @@ def stale(record: dict[str, Any] | None) -> bool:
     return not record.get("gpu") and then > 1.5 and load_now() < then / 2
 
 
-def machine_calibration(measure: bool = True) -> dict[str, Any] | None:
-    """The machine-wide costs, measured on first use (about 10-20 s on an idle machine) and cached."""
-    cache = load_cache()
-    if not stale(cache.get("machine")) or not measure:
-        return cache.get("machine")
-    cache = load_cache()
-    cache["machine"] = {**hardware(), **measure_machine(), "load_per_core": load_now()}
-    save_cache(cache)
-    return cache["machine"]
-
-
 def shape_key(task: str, method: str, batch: int, length: int, eval_batch: int, bf16: bool) -> str:
     return f"{task}|{method}|b{batch}|l{length}|eb{eval_batch}|{'bf16' if bf16 else 'fp32'}"
 
 
-def model_calibration(model_fp: str, key: str, measure: Any) -> tuple[dict[str, Any], bool]:
-    """The cached measurement of ``model_fp`` at ``key``, or ``measure()``'s result stored; (value, was_cached)."""
+def calibrations(specs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(machine, one model calibration per spec) from the cache; whatever is missing or stale is measured in ONE
+    calibration process. A spec: fp (model fingerprint), key (shape_key), task, model, revision, method, shape."""
     cache = load_cache()
-    found = cache.get("models", {}).get(model_fp, {}).get(key)
-    if found and not stale({**found, "gpu": cache.get("hardware", {}).get("gpu")}):
-        return found, True
-    value = measure()
-    cache = load_cache()  # another process may have written meanwhile: merge, don't overwrite
-    cache.setdefault("models", {}).setdefault(model_fp, {})[key] = value
-    save_cache(cache)
-    return value, False
+    gpu = cache.get("hardware", {}).get("gpu")
+    need_machine = stale(cache.get("machine"))
+    missing = [s for s in specs if stale({**(cache.get("models", {}).get(s["fp"], {}).get(s["key"]) or {}), "gpu": gpu})
+               or not cache.get("models", {}).get(s["fp"], {}).get(s["key"])]  # fmt: skip
+    missing = list({(s["fp"], s["key"]): s for s in missing}.values())
+    if need_machine or missing:
+        found = run_calibration({"machine": need_machine, "models": [{k: v for k, v in s.items()} for s in missing]})
+        cache = load_cache()  # another process may have written meanwhile: merge, don't overwrite
+        if need_machine:
+            cache["machine"] = {**hardware(), **found["machine"], "load_per_core": found["load_per_core"]}
+        for spec, measured in zip(missing, found["models"]):
+            cache.setdefault("models", {}).setdefault(spec["fp"], {})[spec["key"]] = measured
+        save_cache(cache)
+    return cache["machine"], [cache["models"][s["fp"]][s["key"]] for s in specs]
 
 
-# --- the machine: process start, Trainer overhead, disk ---------------------------------------------------------------
-def measure_machine() -> dict[str, Any]:
-    """Start a process exactly as a run starts (runs.launch_command), let it measure the rest, read its answer."""
+# --- the calibration process ------------------------------------------------------------------------------------------
+def run_calibration(request: dict[str, Any]) -> dict[str, Any]:
+    """Start a process exactly as a run starts (runs.launch_command, the run's environment and CPU priority), let
+    it measure what ``request`` asks, read its answer. Model errors come back as the UserError the run would raise."""
     from . import run_process as rp
-    from . import runs
+    from . import runs, settings
+    from .errors import UserError
 
     with tempfile.TemporaryDirectory(prefix="tl-calib-") as tmp:
-        out = Path(tmp) / "machine.json"
+        req, out = Path(tmp) / "request.json", Path(tmp) / "answer.json"
+        req.write_text(json.dumps(request, default=str))
         cmd = runs.launch_command(tmp)
         at = cmd.index("tl_core.train")
-        cmd[at : at + 2] = ["tl_core.costmodel", str(out)]
+        cmd[at : at + 2] = ["tl_core.costmodel", str(req), str(out)]
         env = rp.child_environment(os.environ, None)
         env.pop("PYTHONSAFEPATH", None)
+        env.setdefault(settings.TRAIN_NICE.name, "10")  # as runs.start: measured at the priority runs get
         t0 = time.time()
         proc = subprocess.run(
-            cmd, cwd=str(paths.PROJECT_ROOT), env=env, capture_output=True, text=True, timeout=600, check=False
+            cmd, cwd=str(paths.PROJECT_ROOT), env=env, capture_output=True, text=True, timeout=900, check=False
         )
-        if proc.returncode != 0 or not out.is_file():
-            raise RuntimeError(f"calibration process failed: {proc.stderr[-2000:]}")
-        found = json.loads(out.read_text())
-    found["startup_s"] = found.pop("main_started") - t0
-    found["exit_s"] = max(0.0, time.time() - t0 - found["startup_s"] - found.pop("inside_s"))
+        found = json.loads(out.read_text()) if out.is_file() else {}
+    if found.get("user_error"):
+        raise UserError(found["user_error"])
+    if proc.returncode != 0 or "models" not in found:
+        raise RuntimeError(f"calibration process failed: {proc.stderr[-2000:]}")
+    if found.get("machine"):
+        m = found["machine"]
+        m["startup_s"] = m.pop("main_started") - t0
+        m["exit_s"] = max(0.0, time.time() - t0 - m["startup_s"] - found["inside_s"])
     return found
 
 
-def _child_main(out: str) -> None:
-    """The calibration process: imports what a run imports, then times a tiny Trainer and a disk write."""
+def _child_main(request_path: str, out: str) -> None:
+    """The calibration process: imports what a run imports, then measures what the request asks."""
     started = time.time()
     import resource
 
     import torch
-    from safetensors.torch import save_file
 
-    from .features import FeatureDataset, HeadModel
+    from . import settings
+    from .errors import UserError
     from .training import build, prepare, results, save, trainer  # noqa: F401 - what a run imports, timed
 
     import_s = time.time() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    nice = int(settings.TRAIN_NICE.get() or 0)
+    if nice > 0:
+        os.nice(nice)
+    request = json.loads(Path(request_path).read_text())
+    answer: dict[str, Any] = {"machine": None, "models": []}
+    try:
+        if request.get("machine"):
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            answer["machine"] = {"main_started": started, "import_s": import_s, "runtime_rss_mb": rss_mb}
+            answer["machine"].update(_machine_costs(torch))
+        for spec in request.get("models", []):
+            answer["models"].append(
+                measure_model(spec["task"], spec["model"], spec["revision"], spec["method"], spec["shape"])
+            )
+    except UserError as err:
+        answer = {"user_error": str(err)}
+    answer["load_per_core"] = load_now()
+    answer["inside_s"] = time.time() - started
+    Path(out).write_text(json.dumps(answer))
+
+
+def _machine_costs(torch: Any) -> dict[str, float]:
+    from safetensors.torch import save_file
+
+    from .features import FeatureDataset, HeadModel
+
     per_step, per_epoch = _trainer_overhead(torch, FeatureDataset, HeadModel)
     with tempfile.TemporaryDirectory(prefix="tl-disk-") as tmp:
         blob = {"w": torch.zeros(8 * 2**20)}  # 32 MB
         t = time.perf_counter()
         save_file(blob, str(Path(tmp) / "w.safetensors"))
         write_mb_s = 32 / max(time.perf_counter() - t, 1e-3)
-    record = {
-        "main_started": started,
-        "import_s": import_s,
-        "runtime_rss_mb": rss_mb,
-        "trainer_step_s": per_step,
-        "trainer_epoch_s": per_epoch,
-        "write_mb_s": write_mb_s,
-    }
-    record["inside_s"] = time.time() - started
-    Path(out).write_text(json.dumps(record))
+    return {"trainer_step_s": per_step, "trainer_epoch_s": per_epoch, "write_mb_s": write_mb_s}
 
 
 def _trainer_overhead(torch: Any, feature_dataset: Any, head_model: Any) -> tuple[float, float]:
@@ -331,11 +351,10 @@ def measure_model(task: str, model_ref: str | None, revision: str | None, method
         "params": counts["total"],
         "trainable": counts["trainable"],
         "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "load_per_core": load_now(),
     }
 
 
 if __name__ == "__main__":  # the calibration process (measure_machine starts it through accelerate launch)
-    _child_main(sys.argv[1])
+    _child_main(sys.argv[1], sys.argv[2])
     sys.stdout.flush()
     os._exit(0)  # like tl_core.train: skip interpreter teardown, which a run skips too
