@@ -4,6 +4,7 @@ calibration cache, and the ``advise --json`` interface end to end on a tiny mode
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -201,3 +202,46 @@ def test_the_calibration_process_starts_like_a_run_and_measures(tl_home, tmp_pat
     assert measured["step_s"] > 0 and measured["params"] > 0
     with pytest.raises(UserError):
         costmodel.run_calibration({"machine": False, "models": [{**spec, "model": str(tmp_path / "nothing")}]})
+
+
+@pytest.mark.slow  # the whole page, a real probe and real model timings (in this process)
+def test_the_panel_advises_then_use_this_fills_the_method_tab(tl_home, tmp_path, monkeypatch):
+    import gradio as gr
+
+    from tests.security.test_identity import call, request
+    from tl_core import dashboard, ratelimit
+    from webui.interface import create_page
+
+    calls = {"processes": 0, "models": 0}
+    monkeypatch.setattr(costmodel, "run_calibration", fake_process(calls, measure_models=True))
+    model = str(make_tiny_bert(tmp_path / "bert"))
+    demo, page = create_page(oauth=False)
+    sid = call(demo, "init", {page.session.sid: None}, request(None))[page.session.sid]
+    (fn,) = [d for d in demo.fns.values() if d.api_name == "advise"]
+    given = {c: getattr(c, "value", None) for c in fn.inputs}
+    given.update({page.session.sid: sid, page.session.data_choice: dashboard.SAMPLE, page.task_model.task: "text"})
+    given.update({page.task_model.model: model, page.method.method: "full"})
+    panel = page.data.advisor
+    out = call(demo, "advise", given, request(None))
+    shown = out[panel.result]
+    assert shown.startswith("### Recommended:") and "Quick test without training" in shown
+    assert not re.search(r"batch_size|learning_rate|--[a-z]|train\.", shown)  # the page's words, no keys or flags
+    assert out[panel.apply_btn]["interactive"] is True
+    advice = out[panel.advice]
+    applied = call(demo, "advise_apply", {panel.advice: advice}, request(None))
+    assert applied[page.method.method] == advice["method"]
+    epochs = applied[page.method.train.components["epochs"]]
+    assert (epochs["value"] if isinstance(epochs, dict) else epochs) == advice["settings"]["epochs"]
+    assert applied[page.tabs]["selected"] == "method"
+    # the Method tab's panel also checks the settings chosen so far
+    given[page.method.train.components["batch_size"]] = 4
+    method_out = call(demo, "method_advise", given, request(None))
+    assert method_out[page.method.advisor.result].startswith("### Recommended:")
+    # a public deployment limits advice per workspace per minute
+    monkeypatch.setenv("TL_PUBLIC", "1")
+    monkeypatch.setenv("TL_RATE_ADVISE", "1")
+    ratelimit.BUCKETS.clear()
+    call(demo, "advise", given, request(None))
+    with pytest.raises(gr.Error, match="Too many advice requests"):
+        call(demo, "advise", given, request(None))
+    ratelimit.BUCKETS.clear()

@@ -8,6 +8,7 @@ found by name, never by position or by a global string id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -49,6 +50,8 @@ class DataTab:
     preview: gr.Dataframe
     dist_plot: gr.Plot
     stats: gr.Dataframe
+    hub: Any = None  # components/hub_data.HubInput: the "Hugging Face dataset" box
+    advisor: Any = None  # components/advisor.AdvisorPanel
 
 
 @dataclass
@@ -63,6 +66,7 @@ class MethodTab:
     yaml_upload: gr.UploadButton
     cmd_out: gr.Code
     yaml_out: gr.Code
+    advisor: Any = None  # components/advisor.AdvisorPanel
 
 
 @dataclass

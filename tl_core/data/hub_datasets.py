@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .. import paths
+from .. import paths, settings
 from ..config import DataConfig
 from ..errors import DataError
 from . import limits
@@ -105,6 +105,11 @@ def materialize(task: str, ref: HubRef) -> Path:
 
 def _refuse_scripts(ref: HubRef) -> None:
     folder = Path(ref.id).expanduser()
+    if settings.public_mode() and (folder.is_absolute() or ref.id.startswith((".", "~")) or folder.exists()):
+        # strangers must not read this server's folders through a "dataset name"
+        raise DataError(
+            f"'{ref.id}' is not a dataset name on the Hugging Face Hub. Write a name like imdb or user/name."
+        )
     if folder.is_dir() and any(folder.glob("*.py")):
         raise DataError(
             f"The dataset '{ref.id}' comes with a loading script, which runs code. This app never runs dataset code: "

@@ -15,6 +15,7 @@ from tl_core.workspace import Workspace
 from .. import form, presenters
 from ..handler import handler, workspace
 from ..state import DataTab, Page
+from . import advisor, hub_data
 
 DATA_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip", ".conll", ".txt", ".bio", ".iob"]
 SAMPLE_COLUMNS = {"text": ["review", "sentiment"]}  # the bundled text sample's table; the others have none
@@ -38,6 +39,7 @@ def build() -> DataTab:
             with gr.Row():
                 sample_btn = gr.Button("Use sample data", variant="secondary", elem_id="use-sample")
                 check_btn = gr.Button("Check data", elem_id="check-data")
+            hub = hub_data.build()
             with gr.Accordion("Separate evaluation file (optional)", open=False):
                 eval_upload = gr.File(label="Evaluation data", file_types=DATA_TYPES, elem_id="eval-upload")
             data_src = gr.Markdown("No data chosen yet.")
@@ -87,6 +89,7 @@ def build() -> DataTab:
         with gr.Column(scale=2):
             dist_plot = gr.Plot(label="Label distribution", show_label=False, elem_id="dist-plot")
     stats = gr.Dataframe(headers=["statistic", "value"], label="Statistics", interactive=False, show_row_numbers=False)
+    panel = advisor.build(in_method_tab=False)
     return DataTab(
         upload=upload,
         sample_btn=sample_btn,
@@ -98,6 +101,8 @@ def build() -> DataTab:
         preview=preview,
         dist_plot=dist_plot,
         stats=stats,
+        hub=hub,
+        advisor=panel,
     )
 
 
@@ -183,4 +188,6 @@ def wire(page: Page) -> DataHandlers:
     tab.eval_upload.clear(lambda: None, None, [s.eval_choice], api_name="clear_eval")
     check_inputs = {*h.sample_inputs(), s.data_choice, s.eval_choice, *form.column_fields(tab)}
     tab.check_btn.click(h.check_data, check_inputs, h.report_outputs(), api_name="check_data")
+    hub_data.wire(page, tab.hub, h)
+    advisor.wire(page, tab.advisor)
     return h

@@ -17,6 +17,7 @@ from tl_core.registry import METHOD_ORDER, method_title
 from .. import fields, form
 from ..handler import handler, workspace
 from ..state import MethodTab, Page
+from . import advisor
 
 
 def build() -> MethodTab:
@@ -44,6 +45,7 @@ def build() -> MethodTab:
     with gr.Row():
         cmd_out = gr.Code(label="Reproducible command", language="shell", lines=4, interactive=False, elem_id="cmd-out")
         yaml_out = gr.Code(label="Run config (YAML)", language="yaml", lines=4, interactive=False, elem_id="yaml-out")
+    panel = advisor.build(in_method_tab=True)
     return MethodTab(
         method=method,
         method_md=method_md,
@@ -55,6 +57,7 @@ def build() -> MethodTab:
         yaml_upload=yaml_upload,
         cmd_out=cmd_out,
         yaml_out=yaml_out,
+        advisor=panel,
     )
 
 
@@ -116,3 +119,4 @@ def wire(page: Page) -> None:
     )
     tab.cmd_btn.click(h.show_command, form.inputs(page), [tab.cmd_out, tab.yaml_out], api_name="show_command")
     tab.yaml_upload.upload(h.load_yaml, {tab.yaml_upload}, h.yaml_outputs(), api_name="load_yaml")
+    advisor.wire(page, tab.advisor)
