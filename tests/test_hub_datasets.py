@@ -137,3 +137,24 @@ def test_cli_keeps_hub_references():
 
     assert data_arg("hub:imdb@test") == "hub:imdb@test"
     assert Path(data_arg("some.csv")).is_absolute()
+
+
+def test_public_mode_takes_dataset_names_only_not_server_folders(tl_home, text_folder, monkeypatch):
+    monkeypatch.setenv("TL_PUBLIC", "1")
+    with pytest.raises(DataError, match="not a dataset name on the Hugging Face Hub"):
+        load_task_data("text", DataConfig(train_file=f"hub:{text_folder}"))
+
+
+def test_the_data_tab_box_loads_a_dataset_and_reports_it(tl_home, text_folder):
+    from tests.security.test_identity import call, request
+    from webui.interface import create_page
+
+    demo, page = create_page(oauth=False)
+    sid = call(demo, "init", {page.session.sid: None}, request(None))[page.session.sid]
+    (fn,) = [d for d in demo.fns.values() if d.api_name == "load_hub_dataset"]
+    given = {c: getattr(c, "value", None) for c in fn.inputs}
+    given.update({page.session.sid: sid, page.task_model.task: "text", page.data.hub.name: str(text_folder)})
+    out = call(demo, "load_hub_dataset", given, request(None))
+    assert out[page.session.data_choice] == f"hub:{text_folder}"
+    assert "label" in str(out[page.data.stats]) or out[page.data.stats] is not None
+    assert "blocking" not in str(out[page.data.problems]).lower()
