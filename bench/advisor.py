@@ -24,11 +24,11 @@ METHODS = ("features", "lora", "full")
 TARGET = 2.0  # the estimate must be within this factor of the measured wall time
 
 
-def _dataset(task: str) -> tuple[Any, list[str]]:
+def _dataset(task: str) -> Any:
     from tl_core.config import DataConfig
 
     train, evals = transfer.text_data() if task == "text" else transfer.image_data()
-    return DataConfig(train_file=str(train), eval_file=str(evals)), []
+    return DataConfig(train_file=str(train), eval_file=str(evals))
 
 
 def _overrides(task: str, method: str) -> list[str]:
@@ -40,7 +40,7 @@ def one_dataset(task: str, methods: tuple[str, ...]) -> dict[str, Any]:
     from tl_core import advise, models
     from tl_core.config import load_preset
 
-    data, _ = _dataset(task)
+    data = _dataset(task)
     t = time.time()
     advice = advise.advise(task, data)
     advice_s = time.time() - t
@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="text,image", help="text, image or both (comma-separated)")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--keep-calibration", action="store_true", help="use the cached calibration if there is one")
+    p.add_argument("--reuse", action="store_true", help="take finished runs of an earlier bench (same config)")
     ns = p.parse_args(argv)
+    c.REUSE = ns.reuse
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from tl_core import costmodel
 
