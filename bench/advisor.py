@@ -12,6 +12,7 @@ full recommendation (probe included) runs once per data set. Results: bench/resu
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -88,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         costmodel.cache_path().unlink(missing_ok=True)
     c.say(f"advisor bench; load average {os.getloadavg()} on {os.cpu_count()} cores")
     result: dict[str, Any] = {"target_factor": TARGET}
+    earlier = c.RESULTS / "advisor.json"
+    if earlier.is_file():  # a bench of one data set keeps the other's last results (a busy machine: run in parts)
+        old = json.loads(earlier.read_text())
+        result.update({k: old[k] for k in ("text", "image") if k in old})
     methods = tuple(m for m in ns.methods.split(",") if m)
     for task in [x for x in ns.only.split(",") if x]:
         result[task] = one_dataset(task, methods)
