@@ -149,6 +149,20 @@ def test_calibration_is_cached_per_hardware_and_reused(tl_home, monkeypatch):
     assert calls["processes"] == 2
 
 
+def test_a_model_calibration_taken_under_load_is_measured_again_when_quiet(tl_home, monkeypatch):
+    calls = {"processes": 0, "models": 0}
+    monkeypatch.setattr(costmodel, "run_calibration", lambda r: {**fake_process(calls)(r), "load_per_core": 6.0})
+    from tl_core.config import load_preset
+
+    monkeypatch.setattr(costmodel, "load_now", lambda: 6.0)
+    advise.calibration_for(load_preset("text", "full"), profile())
+    advise.calibration_for(load_preset("text", "full"), profile())
+    assert calls["models"] == 1  # still as busy: the measurement stands
+    monkeypatch.setattr(costmodel, "load_now", lambda: 1.0)
+    advise.calibration_for(load_preset("text", "full"), profile())
+    assert calls["models"] == 2  # quiet now: measured again
+
+
 def test_a_calibration_taken_under_heavy_load_is_measured_again_when_quiet(monkeypatch):
     monkeypatch.setattr(costmodel, "load_now", lambda: 0.5)
     assert costmodel.stale({"load_per_core": 5.0})

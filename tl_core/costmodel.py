@@ -113,6 +113,7 @@ def calibrations(specs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict
         if need_machine:
             cache["machine"] = {**hardware(), **found["machine"], "load_per_core": found["load_per_core"]}
         for spec, measured in zip(missing, found["models"]):
+            measured["load_per_core"] = found["load_per_core"]  # what stale() compares with later
             cache.setdefault("models", {}).setdefault(spec["fp"], {})[spec["key"]] = measured
         save_cache(cache)
     return cache["machine"], [cache["models"][s["fp"]][s["key"]] for s in specs]
