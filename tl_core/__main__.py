@@ -53,6 +53,11 @@ def follow(run_dir: Path) -> int:
     return 0
 
 
+def data_arg(value: str) -> str:
+    """A data file, folder or zip as an absolute path; a Hub dataset reference (``hub:ID...``) unchanged."""
+    return value if value.startswith("hub:") else str(Path(value).resolve())
+
+
 def cmd_train(ns: argparse.Namespace) -> int:
     from . import runs
     from .config import RunConfig
@@ -60,9 +65,9 @@ def cmd_train(ns: argparse.Namespace) -> int:
     cfg = RunConfig.from_file(ns.preset)
     overrides = list(ns.set or [])
     if ns.data:
-        overrides.append(f"data.train_file={Path(ns.data).resolve()}")
+        overrides.append(f"data.train_file={data_arg(ns.data)}")
     if ns.eval_data:
-        overrides.append(f"data.eval_file={Path(ns.eval_data).resolve()}")
+        overrides.append(f"data.eval_file={data_arg(ns.eval_data)}")
     if ns.model:
         overrides.append(f"model={ns.model}")
     cfg = cfg.with_overrides(overrides)
@@ -161,9 +166,9 @@ def cmd_compare(ns: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     data = {}
     if ns.data:
-        data["train_file"] = str(Path(ns.data).resolve())
+        data["train_file"] = data_arg(ns.data)
     if ns.eval_data:
-        data["eval_file"] = str(Path(ns.eval_data).resolve())
+        data["eval_file"] = data_arg(ns.eval_data)
     configs = compare.method_configs(ns.task, ns.methods.split(","), data, ns.model, ns.set or [])
     run_dirs = compare.submit(configs, ns.runs_root or out / "runs")
     print(f"Comparing {', '.join(c.method for c in configs)} (queued cheapest first); runs in {run_dirs[0].parent}")
@@ -202,6 +207,23 @@ def _hardware_flags(tr: argparse.ArgumentParser) -> None:
     hw.add_argument("--accelerate-config", help="your own accelerate config file, used as is (instead of --profile)")
 
 
+def cmd_advise(ns: argparse.Namespace) -> int:
+    from .advise import advise, format_advice
+    from .config import DataConfig, load_preset
+
+    data = DataConfig(
+        train_file=data_arg(ns.data) if ns.data else None, eval_file=data_arg(ns.eval_data) if ns.eval_data else None
+    )
+    current = None
+    if ns.method:  # check the settings the user means to run, too (memory warning, estimate)
+        current = load_preset(ns.task, ns.method).with_overrides(
+            [*(ns.set or []), *([f"model={ns.model}"] if ns.model else [])]
+        )
+    result = advise(ns.task, data, ns.model, current=current)
+    print(json.dumps(result, default=str) if ns.json else format_advice(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer learning from the command line.")
     parser.add_argument("--runs-root", type=Path, default=None, help="folder holding runs (default: $TL_HOME/runs)")
@@ -238,6 +260,15 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--out", required=True, help="folder for comparison.json (and the runs, unless --runs-root)")
     co.add_argument("--set", action="append", metavar="[METHOD:]KEY=VALUE", help="override for every method or one")
     co.set_defaults(func=cmd_compare)
+    ad = sub.add_parser("advise", help="recommend a method and settings, with time and memory estimates, before a run")
+    ad.add_argument("--task", required=True, choices=["text", "image", "ner"])
+    ad.add_argument("--data", help="training data file/folder/zip or hub:ID[:CONFIG][@SPLIT] (default: the sample)")
+    ad.add_argument("--eval-data", help="separate evaluation data (default: a split of --data)")
+    ad.add_argument("--model", help="Hub id, local folder or bundled:<name> (default: the task's bundled model)")
+    ad.add_argument("--method", choices=["features", "lora", "full"], help="also check this method's preset + --set")
+    ad.add_argument("--set", action="append", metavar="KEY=VALUE", help="with --method: a config override")
+    ad.add_argument("--json", action="store_true", help="print one JSON object")
+    ad.set_defaults(func=cmd_advise)
 
     ex = sub.add_parser("export", help="write a finished run as a portable model folder (and/or a demo app)")
     ex.add_argument("run_dir")

@@ -71,6 +71,8 @@ def data_file(ws: Workspace, choice: str | None) -> str | None:
         raise DataError("Choose data first: upload a file or click 'Use sample data'.")
     if choice == SAMPLE:
         return None
+    if choice.startswith("hub:"):  # a Hugging Face dataset (data/hub_datasets.py), not a file in the workspace
+        return choice
     return str(ws.upload_path(choice))
 
 

@@ -25,6 +25,7 @@ class Limit:
 
 LIMITS: dict[str, Limit] = {
     "predict": Limit(settings.RATE_PREDICT, "Too many predictions", "Wait a few seconds and try again"),
+    "advise": Limit(settings.RATE_ADVISE, "Too many advice requests", "Wait a minute and try again"),
     "poll": Limit(settings.RATE_POLL, "Too many refreshes", "Wait a few seconds and try again"),
     "new_workspace": Limit(
         settings.RATE_NEW_WORKSPACES, "Too many new sessions from your network", "Wait a minute, then reload the page"

@@ -91,6 +91,11 @@ SECRET_KEY = Setting(
     "Server-only key (32+ characters) that derives signed-in users' workspace ids; empty = a random key kept "
     "in TL_HOME/.server_secret (readable by the owner only). Never shown to browsers.",
 )
+RATE_ADVISE = Setting(
+    "TL_RATE_ADVISE",
+    "6",
+    "Public mode: advisor requests (data probe + cost estimate) per workspace per minute; 0 = no limit.",
+)
 RATE_PREDICT = Setting(
     "TL_RATE_PREDICT",
     "60",

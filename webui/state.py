@@ -53,6 +53,8 @@ class DataTab:
     max_rows_offer: tuple[
         gr.components.Component, ...
     ] = ()  # (note, button, rows state): webui.components.data.max_rows_offer
+    hub: Any = None  # components/hub_data.HubInput: the "Hugging Face dataset" box
+    advisor: Any = None  # components/advisor.AdvisorPanel
 
 
 @dataclass
@@ -69,6 +71,7 @@ class MethodTab:
     yaml_out: gr.Code
     compare: Any = None  # components/compare.py's CompareBox, built inside this tab
     hardware: Any = None  # components.hardware.HardwareBlock: where the run trains (its launch plan)
+    advisor: Any = None  # components/advisor.AdvisorPanel
 
 
 @dataclass

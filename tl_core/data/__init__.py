@@ -23,6 +23,7 @@ import pandas as pd
 from ..config import DataConfig
 from ..errors import DataError
 from ..samples import sample_path
+from . import hub_datasets
 from .archives import safe_extract_zip
 from .columns import (
     IMAGE_HINTS,
@@ -101,6 +102,8 @@ def load_task_data(
     if task not in _READERS:
         raise DataError(f"Unknown task '{task}'. Choose one of: {', '.join(_READERS)}.")
     work_dir = Path(work_dir) if work_dir else None
+    if hub_datasets.is_hub(data.train_file) or hub_datasets.is_hub(data.eval_file):
+        data = hub_datasets.resolve(task, data)  # written once as the files an upload would be, then read as one
     report = ValidationReport()
     train_path = Path(data.train_file).expanduser() if data.train_file else sample_path(task, work_dir)
     stats = report.stats

@@ -15,6 +15,7 @@ from tl_core.workspace import Workspace
 from .. import form, presenters
 from ..handler import handler, workspace
 from ..state import DataTab, Page
+from . import advisor, hub_data
 
 DATA_TYPES = [".csv", ".tsv", ".json", ".jsonl", ".parquet", ".zip", ".conll", ".txt", ".bio", ".iob"]
 SAMPLE_COLUMNS = {"text": ["review", "sentiment"]}  # the bundled text sample's table; the others have none
@@ -39,6 +40,7 @@ def build() -> DataTab:
             with gr.Row():
                 sample_btn = gr.Button("Use sample data", variant="secondary", elem_id="use-sample")
                 check_btn = gr.Button("Check data", elem_id="check-data")
+            hub = hub_data.build()
             with gr.Accordion("Separate evaluation file (optional)", open=False):
                 eval_upload = gr.File(label="Evaluation data", file_types=DATA_TYPES, elem_id="eval-upload")
             data_src = gr.Markdown(
@@ -94,6 +96,7 @@ def build() -> DataTab:
                 charts.label_distribution({}), label="Label distribution", show_label=False, elem_id="dist-plot"
             )
     stats = gr.Dataframe(headers=["statistic", "value"], label="Statistics", interactive=False, show_row_numbers=False)
+    panel = advisor.build(in_method_tab=False)
     return DataTab(
         upload=upload,
         sample_btn=sample_btn,
@@ -106,6 +109,8 @@ def build() -> DataTab:
         dist_plot=dist_plot,
         stats=stats,
         max_rows_offer=offer,
+        hub=hub,
+        advisor=panel,
     )
 
 
@@ -233,4 +238,6 @@ def wire(page: Page) -> DataHandlers:
     check_inputs = {*h.sample_inputs(), s.data_choice, s.eval_choice, *form.column_fields(tab)}
     tab.check_btn.click(h.check_data, check_inputs, h.report_outputs(), api_name="check_data")
     wire_max_rows_offer(tab)
+    hub_data.wire(page, tab.hub, h)
+    advisor.wire(page, tab.advisor)
     return h

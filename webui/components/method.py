@@ -17,7 +17,7 @@ from tl_core.registry import METHOD_ORDER, method_title
 from .. import fields, form
 from ..handler import handler, workspace
 from ..state import MethodTab, Page
-from . import compare, hardware
+from . import advisor, compare, hardware
 
 
 def build() -> MethodTab:
@@ -47,6 +47,7 @@ def build() -> MethodTab:
         cmd_out = gr.Code(label="Reproducible command", language="shell", lines=4, interactive=False, elem_id="cmd-out")
         yaml_out = gr.Code(label="Run config (YAML)", language="yaml", lines=4, interactive=False, elem_id="yaml-out")
     compare_box = compare.build()
+    panel = advisor.build(in_method_tab=True)
     return MethodTab(
         method=method,
         method_md=method_md,
@@ -60,6 +61,7 @@ def build() -> MethodTab:
         yaml_out=yaml_out,
         compare=compare_box,
         hardware=hw,
+        advisor=panel,
     )
 
 
@@ -127,3 +129,4 @@ def wire(page: Page) -> None:
     tab.cmd_btn.click(h.show_command, form.inputs(page), shown, api_name="show_command")
     tab.yaml_upload.upload(h.load_yaml, {tab.yaml_upload}, h.yaml_outputs(), api_name="load_yaml")
     compare.wire(page)
+    advisor.wire(page, tab.advisor)
