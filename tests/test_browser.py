@@ -468,6 +468,8 @@ def test_three_tasks_end_to_end_in_chromium(app, browser, tmp_path: Path) -> Non
     check_evaluation(page, "image")
     open_tab(page, "Playground")
     page.wait_for_selector("#play-image img", timeout=30_000)
+    open_tab(page, "Train")  # and the Train tab shows the newest run's outcome, not "No run yet"
+    page.wait_for_selector("#run-status .tl-ok, #run-status .tl-weak", timeout=30_000)
 
     # --- a second browser context sees none of them ------------------------------------------------------------
     other = browser.new_context(viewport={"width": 1280, "height": 800})

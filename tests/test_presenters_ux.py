@@ -118,3 +118,23 @@ def test_page_load_opens_evaluate_and_playground_on_the_newest_finished_run(tmp_
     assert out[page.runs.runs_empty]["visible"] is False
     empty = RunsHandlers(page).open_newest({page.session.sid: Workspace.open(new_session_id()).id})
     assert empty[page.runs.runs_empty]["visible"] is True and empty[page.evaluate.eval_run].value is None
+
+
+def test_page_load_shows_the_newest_run_in_the_train_tab_when_nothing_runs(tmp_path, monkeypatch) -> None:
+    """After a reload with finished runs, the Train tab reads the newest one (one timer tick) instead of saying
+    "No run yet"; a new user's Train tab follows nothing."""
+    monkeypatch.setenv("TL_HOME", str(tmp_path / "home"))
+    from tests.test_dashboard_parts import make_run
+    from tl_core.workspace import Workspace, new_session_id
+    from webui.interface import create_page
+    from webui.runner import Runner
+
+    _, page = create_page(oauth=False)
+    ws = Workspace.open(new_session_id())
+    make_run(ws.runs_dir, "20260101-000001-text-features-aaaa", "done", finished=True)
+    make_run(ws.runs_dir, "20260101-000002-text-lora-bbbb", "failed")
+    s = page.session
+    out = Runner(page).reattach({s.sid: ws.id})
+    assert out[s.run_name] == "20260101-000002-text-lora-bbbb" and out[s.timer].active is True
+    fresh = Runner(page).reattach({s.sid: Workspace.open(new_session_id()).id})
+    assert fresh[s.run_name] is None and fresh[s.timer].active is False

@@ -106,15 +106,19 @@ class Runner:
         """Page load: settle the identity, then follow the session's run that is still queued or running."""
         # signed in on a Space: the workspace follows the account; else the id kept in this browser
         sid = page_identity(values[self.s.sid])
-        active = dashboard.active_run(Workspace.open(sid))
+        ws = Workspace.open(sid)
+        active = dashboard.active_run(ws)
         if ratelimit.allowed("poll", sid):  # reloading in a loop cannot keep the queue lock busy
             scheduler.dispatch()
+        # Nothing going: the Train tab shows the newest run's outcome instead of "No run yet" (one timer tick reads
+        # it; a finished run stops the timer again).
+        shown = active or next((presenters.run_name(r) for r in ws.list_runs()), None)
         return {
             self.s.sid: sid,
-            self.s.run_name: active,
+            self.s.run_name: shown,
             self.s.offset: 0,
             self.s.records: [],
-            self.s.timer: gr.Timer(active=bool(active)),
+            self.s.timer: gr.Timer(active=bool(shown)),
             self.page.tabs: gr.Tabs(selected="train") if active else gr.Tabs(),
         }
 
