@@ -95,8 +95,8 @@ def test_only_one_finished_and_none_finished() -> None:
 
 
 def test_majority_baseline_per_metric() -> None:
-    report = {"per_class": [{"label": "a", "support": 30}, {"label": "b", "support": 10}]}
-    base = majority_baseline("text", {"report": report})
+    results = {"labels": ["a", "b"], "baselines": {"majority": 0.75, "majority_label": "a"}}  # as verdict.py writes
+    base = majority_baseline("text", results)
     assert base["value"] == pytest.approx(2 * 0.75 / 1.75 / 2) and "'a'" in base["label"]
     assert majority_baseline("ner", {})["value"] == 0.0
     assert majority_baseline("text", {}) is None

@@ -25,24 +25,22 @@ def title(method: str | None, start: bool = True) -> str:
 
 def majority_baseline(task: str, results: dict[str, Any]) -> dict[str, Any] | None:
     """The headline metric of always predicting the evaluation set's most common class (NER: finding no entity,
-    entity F1 0), from a finished run's results.json. None when the report lacks the class counts."""
+    entity F1 0), from a finished run's results.json. The majority class and its share are the run's own
+    ``baselines`` (verdict.py, the one place they are computed); None when the run has none."""
     if task not in TASKS:
         return None
     key = TASKS[task].main_metric
     if task == "ner":
         return {"key": key, "value": 0.0, "label": "finding no entities"}
-    per_class = (results.get("report") or {}).get("per_class") or []
-    supports = [int(c.get("support") or 0) for c in per_class]
-    total = sum(supports)
-    if not total:
+    base = results.get("baselines") or {}
+    share, n_classes = base.get("majority"), len(results.get("labels") or [])
+    if share is None or not n_classes:
         return None
-    share = max(supports) / total
-    majority = per_class[supports.index(max(supports))].get("label")
     if key == "accuracy":
         value = share
     else:  # macro F1: the majority class scores 2p/(1+p) (precision p, recall 1), every other class 0
-        value = 2 * share / (1 + share) / len(supports)
-    return {"key": key, "value": value, "label": f"always predicting '{majority}'"}
+        value = 2 * share / (1 + share) / n_classes
+    return {"key": key, "value": value, "label": f"always predicting '{base.get('majority_label')}'"}
 
 
 def _cost_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
