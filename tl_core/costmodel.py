@@ -123,6 +123,7 @@ def calibrations(specs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict
 def run_calibration(request: dict[str, Any]) -> dict[str, Any]:
     """Start a process exactly as a run starts (runs.launch_command, the run's environment and CPU priority), let
     it measure what ``request`` asks, read its answer. Model errors come back as the UserError the run would raise."""
+    from . import launch_profiles as lp
     from . import run_process as rp
     from . import runs, settings
     from .errors import UserError
@@ -130,6 +131,8 @@ def run_calibration(request: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tl-calib-") as tmp:
         req, out = Path(tmp) / "request.json", Path(tmp) / "answer.json"
         req.write_text(json.dumps(request, default=str))
+        gpus = lp.gpu_count()
+        lp.save_plan(lp.default_plan(gpus), Path(tmp), gpus)  # as runs.create_run: the launch reads the folder's plan
         cmd = runs.launch_command(tmp)
         at = cmd.index("tl_core.train")
         cmd[at : at + 2] = ["tl_core.costmodel", str(req), str(out)]
