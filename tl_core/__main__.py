@@ -224,6 +224,14 @@ def cmd_advise(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _task_data_model_args(p: argparse.ArgumentParser) -> None:
+    """What compare and advise both need: the task, its data (files or a Hub dataset) and the model."""
+    p.add_argument("--task", required=True, choices=["text", "image", "ner"])
+    p.add_argument("--data", help="training data file/folder/zip or hub:ID[:CONFIG][@SPLIT] (default: the sample)")
+    p.add_argument("--eval-data", help="separate evaluation data (default: a split of --data)")
+    p.add_argument("--model", help="Hub id, local folder or bundled:<name> (default: the presets' bundled model)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tl_core", description="Transfer learning from the command line.")
     parser.add_argument("--runs-root", type=Path, default=None, help="folder holding runs (default: $TL_HOME/runs)")
@@ -252,19 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=cmd_predict)
 
     co = sub.add_parser("compare", help="train several methods on the same split and compare them in one table")
-    co.add_argument("--task", required=True, choices=["text", "image", "ner"])
-    co.add_argument("--data", help="training data file/folder/zip (default: the bundled sample)")
-    co.add_argument("--eval-data", help="separate evaluation data (default: a split of --data)")
-    co.add_argument("--model", help="Hub id, local folder or bundled:<name> (default: the presets' model)")
+    _task_data_model_args(co)
     co.add_argument("--methods", default="features,lora,full", help="comma-separated, run cheapest first")
     co.add_argument("--out", required=True, help="folder for comparison.json (and the runs, unless --runs-root)")
     co.add_argument("--set", action="append", metavar="[METHOD:]KEY=VALUE", help="override for every method or one")
     co.set_defaults(func=cmd_compare)
     ad = sub.add_parser("advise", help="recommend a method and settings, with time and memory estimates, before a run")
-    ad.add_argument("--task", required=True, choices=["text", "image", "ner"])
-    ad.add_argument("--data", help="training data file/folder/zip or hub:ID[:CONFIG][@SPLIT] (default: the sample)")
-    ad.add_argument("--eval-data", help="separate evaluation data (default: a split of --data)")
-    ad.add_argument("--model", help="Hub id, local folder or bundled:<name> (default: the task's bundled model)")
+    _task_data_model_args(ad)
     ad.add_argument("--method", choices=["features", "lora", "full"], help="also check this method's preset + --set")
     ad.add_argument("--set", action="append", metavar="KEY=VALUE", help="with --method: a config override")
     ad.add_argument("--json", action="store_true", help="print one JSON object")

@@ -11,7 +11,6 @@ from typing import Any
 
 import gradio as gr
 
-from tl_core.data import hub_datasets
 from tl_core.errors import UserError
 
 from ..handler import handler, workspace
@@ -46,6 +45,8 @@ def wire(page: Page, hub: HubInput, data_handlers: Any) -> None:
         text = (values[hub.name] or "").strip()
         if not text:
             raise UserError("Write the name of a dataset on the Hugging Face Hub, e.g. imdb.")
+        from tl_core.data import hub_datasets  # heavy (datasets): imported on first use, not at app start
+
         choice = hub_datasets.parse(text).text()  # refuses what is not a dataset name, in the user's words
         ws = workspace(s, values)
         report = data_handlers._report(ws, data_handlers._auto_columns(values), choice, None)
