@@ -178,6 +178,29 @@ def test_the_real_measurement_of_a_tiny_model(tmp_path):
     assert 0 < m["trainable"] < m["params"]
 
 
+def test_peak_memory_is_measured_at_the_longest_batch_not_the_mean_one(tmp_path):
+    long_tail = est.DataProfile("text", 4000, 1000, ["neg", "pos"], {"neg": 2000, "pos": 2000},
+                                lengths=[30] * 99 + [300])  # fmt: skip
+    assert est.shape_length(long_tail, TrainConfig(max_length=128)) == 40  # speed: the mean batch (31 tokens + 5%)
+    assert est.peak_length(long_tail, TrainConfig(max_length=128)) == 128  # memory: truncated at max_length
+    assert est.peak_length(long_tail, TrainConfig(max_length=64)) == 64
+    assert est.peak_length(profile(), TrainConfig(max_length=128)) == 32  # no long texts: the same batch
+    model = make_tiny_bert(tmp_path / "bert")
+    shape = {"batch": 4, "length": 16, "peak_length": 128, "eval_batch": 8, "bf16": False, "n_labels": 2}
+    m = costmodel.measure_model("text", str(model), None, "full", shape)
+    # 8x the tokens: at least 8x the activations per example (attention scores grow with the square)
+    assert m["peak_activation_mb_per_example"] > 8 * m["activation_mb_per_example"] * 0.9
+    tc = TrainConfig(batch_size=32, max_length=128)
+    mean_only = {k: v for k, v in m.items() if k not in ("peak_activation_mb_per_example", "activation_fixed_mb")}
+    assert (
+        est.peak_memory_mb("full", tc, long_tail, MACHINE, m)
+        > est.peak_memory_mb("full", tc, long_tail, MACHINE, mean_only) + 31 * m["activation_mb_per_example"] * 6
+    )
+    assert costmodel.shape_key("text", "full", shape) != costmodel.shape_key(
+        "text", "full", {**shape, "peak_length": 16}
+    )
+
+
 def test_advise_json_schema_end_to_end(tl_home, tmp_path, monkeypatch, capsys):
     calls = {"processes": 0, "models": 0}  # the process start is the slow test's: measure in this process here
     monkeypatch.setattr(costmodel, "run_calibration", fake_process(calls, measure_models=True))

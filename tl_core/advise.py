@@ -181,6 +181,7 @@ def calibration_spec(cfg: RunConfig, profile: est.DataProfile) -> dict[str, Any]
     shape = {
         "batch": tc.batch_size,
         "length": est.shape_length(profile, tc),
+        "peak_length": est.peak_length(profile, tc),
         "eval_batch": tc.eval_batch_size,
         "bf16": use_bf16(tc.precision, cfg.task),
         "n_labels": profile.n_labels,
@@ -188,9 +189,7 @@ def calibration_spec(cfg: RunConfig, profile: est.DataProfile) -> dict[str, Any]
     }
     return {
         "fp": models.model_fingerprint(cfg.model, cfg.revision, cfg.task),
-        "key": costmodel.shape_key(
-            cfg.task, method, shape["batch"], shape["length"], shape["eval_batch"], shape["bf16"]
-        ),
+        "key": costmodel.shape_key(cfg.task, method, shape),
         "task": cfg.task,
         "model": cfg.model,
         "revision": cfg.revision,

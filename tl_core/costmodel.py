@@ -31,7 +31,7 @@ from typing import Any
 
 from . import paths
 
-VERSION = 1  # bump when what is measured changes: old calibrations are then measured again
+VERSION = 2  # bump when what is measured changes: old calibrations are then measured again
 TIMED_STEPS = 3  # after one warm-up step; the median of these is kept
 
 
@@ -94,8 +94,12 @@ def stale(record: dict[str, Any] | None) -> bool:
     return not record.get("gpu") and then > 1.5 and load_now() < then / 2
 
 
-def shape_key(task: str, method: str, batch: int, length: int, eval_batch: int, bf16: bool) -> str:
-    return f"{task}|{method}|b{batch}|l{length}|eb{eval_batch}|{'bf16' if bf16 else 'fp32'}"
+def shape_key(task: str, method: str, shape: dict[str, Any]) -> str:
+    peak = shape.get("peak_length", shape["length"])
+    return (
+        f"{task}|{method}|b{shape['batch']}|l{shape['length']}|p{peak}|eb{shape['eval_batch']}|"
+        f"{'bf16' if shape['bf16'] else 'fp32'}"
+    )
 
 
 def calibrations(specs: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -273,13 +277,11 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def time_train_step(model: Any, batch: dict[str, Any], bf16: bool) -> tuple[float, int]:
-    """(median seconds of forward + backward + AdamW step, bytes of activations saved for backward)."""
+def saved_activation_bytes(model: Any, batch: dict[str, Any], bf16: bool) -> int:
+    """Bytes that one forward keeps for backward (saved-tensor hooks), weights excluded: the same on CPU and GPU."""
     import torch
 
-    model.train()
     params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
     saved: dict[int, int] = {}
 
     def pack(t: Any) -> Any:
@@ -288,19 +290,48 @@ def time_train_step(model: Any, batch: dict[str, Any], bf16: bool) -> tuple[floa
             saved[storage.data_ptr()] = storage.nbytes()
         return t
 
+    model.train()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), _autocast(bf16):
+        loss = model(**batch).loss
+    loss.backward()  # frees the graph; nothing is stepped
+    model.zero_grad(set_to_none=True)
+    return sum(saved.values())
+
+
+def time_train_step(model: Any, batch: dict[str, Any], bf16: bool) -> tuple[float, int]:
+    """(median seconds of forward + backward + AdamW step, bytes of activations saved for backward)."""
+    import torch
+
+    act_bytes = saved_activation_bytes(model, batch, bf16)  # doubles as the warm-up step
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
     times = []
-    for i in range(TIMED_STEPS + 1):
-        hooks = torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t) if i == 0 else nullcontext()
+    for _ in range(TIMED_STEPS + 1):  # the first AdamW step allocates its moments: not timed
         _sync()
         t = time.perf_counter()
-        with hooks, _autocast(bf16):
+        with _autocast(bf16):
             loss = model(**batch).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         _sync()
         times.append(time.perf_counter() - t)
-    return median(times[1:]), sum(saved.values())
+    return median(times[1:]), act_bytes
+
+
+def peak_activations_mb(task: str, model: Any, shape: dict[str, Any], n_labels: int) -> tuple[float, float]:
+    """(MB per example, fixed MB) saved for backward at the longest batch's length. Two small batches give the
+    slope, so per-step costs that do not grow with the batch (bf16 copies of the weights) stay out of it."""
+    length = shape.get("peak_length", shape["length"])
+    sizes = (2, 4)
+    sizes_mb = [
+        saved_activation_bytes(
+            model, _to_device(synthetic_batch(task, model.config, b, length, n_labels)), shape["bf16"]
+        )
+        / 2**20
+        for b in sizes
+    ]
+    per_example = max(0.0, (sizes_mb[1] - sizes_mb[0]) / (sizes[1] - sizes[0]))
+    return per_example, max(0.0, sizes_mb[0] - sizes[0] * per_example)
 
 
 def time_forward(model: Any, batch: dict[str, Any], bf16: bool) -> float:
@@ -323,7 +354,8 @@ def time_forward(model: Any, batch: dict[str, Any], bf16: bool) -> float:
 def measure_model(task: str, model_ref: str | None, revision: str | None, method: str, shape: dict[str, Any]) -> dict:
     """Load the run's model (with LoRA for ``lora``) and time it at the run's batch shape on this device.
 
-    ``shape``: batch, length (tokens, or image side in px), eval_batch, bf16, n_labels, method_params."""
+    ``shape``: batch, length (tokens, or image side in px), peak_length (the longest batch's), eval_batch, bf16,
+    n_labels, method_params."""
     import torch
 
     from . import models
@@ -345,12 +377,15 @@ def measure_model(task: str, model_ref: str | None, revision: str | None, method
     step_s, act_bytes = time_train_step(model, train, shape["bf16"])
     evals = _to_device(synthetic_batch(task, model.config, shape["eval_batch"], shape["length"], n_labels))
     forward_s = time_forward(model, evals, shape["bf16"])
+    peak_per_example, fixed_mb = peak_activations_mb(task, model, shape, n_labels)
     counts = count_parameters(model)
     return {
         "load_s": load_s,
         "step_s": step_s,
         "forward_s": forward_s,
         "activation_mb_per_example": act_bytes / 2**20 / shape["batch"],
+        "peak_activation_mb_per_example": peak_per_example,
+        "activation_fixed_mb": fixed_mb,
         "batch": shape["batch"],
         "params": counts["total"],
         "trainable": counts["trainable"],

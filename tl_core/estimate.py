@@ -68,6 +68,15 @@ def shape_length(profile: DataProfile, train: Any) -> int:
     return max(8, int(math.ceil(profile.mean_tokens(train.max_length) * 1.05 / 8) * 8))
 
 
+def peak_length(profile: DataProfile, train: Any) -> int:
+    """The length of the run's LONGEST batch, where activation memory peaks: length grouping packs the longest
+    texts together, so that batch is padded to the longest text (truncated at max_length); images are one size."""
+    if profile.task == "image":
+        return int(train.image_size)
+    longest = min(max(profile.lengths, default=train.max_length), train.max_length)
+    return max(shape_length(profile, train), int(math.ceil(longest / 8) * 8))
+
+
 def steps_of(n_train: int, train: Any) -> tuple[int, int, int]:
     """(optimizer steps, steps per epoch, epochs started) as transformers counts them (world size 1)."""
     per_epoch = max(1, math.ceil(n_train / train.batch_size))
@@ -124,12 +133,13 @@ def _fixed_and_per_example_mb(
         side = int(train.image_size)
         per_row = 3 * side * side if profile.task == "image" else 8 * profile.mean_tokens(train.max_length) * 3
         base = machine["runtime_rss_mb"] + (profile.n_train + profile.n_eval) * per_row / MB
-    act = model["activation_mb_per_example"]
+    # the longest batch's activations (measured at that length), not the mean batch's: that is where RSS peaks
+    act = model.get("peak_activation_mb_per_example", model["activation_mb_per_example"])
     if method == "features":  # inference only: one layer's activations live at a time, for the eval batch
         return base + weights, act * train.eval_batch_size / max(train.batch_size, 1) * 0.25
     optimizer = 2 * trainable  # AdamW: two moments per trainable weight
     grads = trainable
-    return base + weights + grads + optimizer, act
+    return base + weights + grads + optimizer + model.get("activation_fixed_mb", 0.0), act
 
 
 def peak_memory_mb(
