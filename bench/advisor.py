@@ -6,7 +6,9 @@ Fashion-MNIST 2,000 / 500 at 64 px on bundled EfficientNet-Lite0; text full 1, L
 function behind ``advise``'s per-method estimates), then the real run measures it (bench.common.run_ours:
 runs.create_run -> runs.start -> wait), right after, so both see the same machine load. The calibration cache is
 emptied first (``--keep-calibration`` keeps it), so the calibration's own cost is part of the record. The advisor's
-full recommendation (probe included) runs once per data set. Results: bench/results/advisor.json and a table.
+full recommendation (probe included) runs once per data set, and then its recommended method with its recommended
+settings runs for real (``--no-follow`` skips it): does following the advice pay, and does the estimate hold for
+the multi-epoch config it proposes? Results: bench/results/advisor.json and a table.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def _overrides(task: str, method: str) -> list[str]:
     return transfer.text_overrides(method) if task == "text" else transfer.image_overrides(method)
 
 
-def one_dataset(task: str, methods: tuple[str, ...]) -> dict[str, Any]:
+def one_dataset(task: str, methods: tuple[str, ...], follow: bool = True) -> dict[str, Any]:
     """The advice for ``task``'s bench data, then per method: estimate, run, compare."""
     from tl_core import advise, models
     from tl_core.config import load_preset
@@ -71,7 +73,30 @@ def one_dataset(task: str, methods: tuple[str, ...]) -> dict[str, Any]:
         }
         c.say(f"  {method}: estimate {e['wall_s']:.0f}s, measured {run['wall_s']:.0f}s")
     advice_out = {k: advice[k] for k in ("recommended", "reason", "probe", "estimates", "warnings", "data")}
-    return {"advice": advice_out, "advice_s": advice_s, "methods": rows}
+    followed = follow_advice(task, advice, rows) if follow else None
+    return {"advice": advice_out, "advice_s": advice_s, "methods": rows, "followed": followed}
+
+
+def follow_advice(task: str, advice: dict[str, Any], rows: dict[str, Any]) -> dict[str, Any]:
+    """Run what the advisor recommends, with its settings: does the advice pay (accuracy against the rows just
+    measured at the bench's fixed epochs), and does its own estimate hold for the multi-epoch config it proposes?"""
+    method, settings = advice["recommended"]["method"], advice["recommended"]["settings"]
+    overrides = [*_overrides(task, method), *(f"train.{k}={v}" for k, v in settings.items())]
+    run = c.run_ours(f"advisor-{task}-recommended", task, method, overrides)
+    estimate = advice["estimates"][method]["wall_s"]
+    best_row = max(rows.items(), key=lambda kv: kv[1]["accuracy"]) if rows else (None, {"accuracy": None})
+    c.say(
+        f"  recommended {method} {settings}: acc {run['accuracy']:.3f}, estimate {estimate:.0f}s, measured {run['wall_s']:.0f}s"
+    )
+    return {
+        "method": method,
+        "settings": settings,
+        "accuracy": run["accuracy"],
+        "estimate_wall_s": estimate,
+        "measured_wall_s": run["wall_s"],
+        "ratio": estimate / run["wall_s"],
+        "best_fixed_row": {"method": best_row[0], "accuracy": best_row[1]["accuracy"]},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--keep-calibration", action="store_true", help="use the cached calibration if there is one")
     p.add_argument("--reuse", action="store_true", help="take finished runs of an earlier bench (same config)")
+    p.add_argument("--no-follow", action="store_true", help="skip running the advisor's recommended config")
     ns = p.parse_args(argv)
     c.REUSE = ns.reuse
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -95,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update({k: old[k] for k in ("text", "image") if k in old})
     methods = tuple(m for m in ns.methods.split(",") if m)
     for task in [x for x in ns.only.split(",") if x]:
-        result[task] = one_dataset(task, methods)
+        result[task] = one_dataset(task, methods, follow=not ns.no_follow)
     result["calibration"] = costmodel.load_cache()
     rows = []
     for task in ("text", "image"):
@@ -105,8 +131,19 @@ def main(argv: list[str] | None = None) -> int:
                 [task, method, r["estimate_wall_s"], r["measured_wall_s"], r["ratio"], "ok" if ok else "MISS",
                  r["estimate_peak_mb"], r["measured_peak_mb"], f"{r['load_avg'][0]:.1f}"]
             )  # fmt: skip
+        f = (result.get(task) or {}).get("followed")
+        if f:
+            ok = 1 / TARGET <= f["ratio"] <= TARGET
+            rows.append([task, f"advice: {f['method']}", f["estimate_wall_s"], f["measured_wall_s"], f["ratio"],
+                         "ok" if ok else "MISS", "", "", ""])  # fmt: skip
     header = ["data", "method", "est_s", "measured_s", "ratio", "within 2x", "est_MB", "peak_MB", "load"]
     c.table("advisor: estimate vs measured wall time", header, rows)
+    for task in ("text", "image"):
+        f = (result.get(task) or {}).get("followed")
+        if f:
+            best = f["best_fixed_row"]
+            print(f"{task}: following the advice ({f['method']}, {f['settings']}) scored {f['accuracy']:.3f}; "
+                  f"best fixed-epoch row {best['method']} {best['accuracy']:.3f}")  # fmt: skip
     print(f"JSON: {c.save('advisor', result)}")
     return 0
 
