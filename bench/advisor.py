@@ -57,7 +57,8 @@ def one_dataset(task: str, methods: tuple[str, ...], follow: bool = True) -> dic
         t = time.time()
         e = advise.estimate_config(cfg, profile, processor)
         estimate_s = time.time() - t
-        run = c.run_ours(f"advisor-{task}-{method}", task, method, _overrides(task, method))
+        name = f"advisor-{task}-{method}"
+        run = c.run_ours(name, task, method, _overrides(task, method), env=c.fresh_feature_cache(name))
         rows[method] = {
             "estimate_wall_s": e["wall_s"],
             "measured_wall_s": run["wall_s"],
@@ -82,7 +83,8 @@ def follow_advice(task: str, advice: dict[str, Any], rows: dict[str, Any]) -> di
     measured at the bench's fixed epochs), and does its own estimate hold for the multi-epoch config it proposes?"""
     method, settings = advice["recommended"]["method"], advice["recommended"]["settings"]
     overrides = [*_overrides(task, method), *(f"train.{k}={v}" for k, v in settings.items())]
-    run = c.run_ours(f"advisor-{task}-recommended", task, method, overrides)
+    name = f"advisor-{task}-recommended"
+    run = c.run_ours(name, task, method, overrides, env=c.fresh_feature_cache(name))
     estimate = advice["estimates"][method]["wall_s"]
     best_row = max(rows.items(), key=lambda kv: kv[1]["accuracy"]) if rows else (None, {"accuracy": None})
     c.say(
@@ -113,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if not ns.keep_calibration:
         costmodel.cache_path().unlink(missing_ok=True)
+    # the advice checks this (empty) cache and every measured run gets an empty one: estimates and runs agree that
+    # no features are computed yet, whatever earlier benches left in the shared cache
+    os.environ["TL_FEATURE_CACHE"] = c.fresh_feature_cache("advisor")["TL_FEATURE_CACHE"]
     c.say(f"advisor bench; load average {os.getloadavg()} on {os.cpu_count()} cores")
     result: dict[str, Any] = {"target_factor": TARGET}
     earlier = c.RESULTS / "advisor.json"

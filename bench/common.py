@@ -110,6 +110,15 @@ def run_ours(
     return out
 
 
+def fresh_feature_cache(name: str) -> dict[str, str]:
+    """An environment that gives a run an empty feature cache of its own, so a features run pays its extraction
+    like a first run on new data (the shared cache would otherwise serve every later seed, and the other benches'
+    runs on the same data, from the first one's features)."""
+    folder = WORK / f"{name}.feature-cache"
+    shutil.rmtree(folder, ignore_errors=True)
+    return {"TL_FEATURE_CACHE": str(folder)}
+
+
 def _reuse(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     """The bench record of a finished run with the same config (rebuilt from the run files when an interrupted
     bench left no bench.json: wall from status.json launched -> finished, phases unknown)."""

@@ -4,7 +4,8 @@ Full fine-tuning, full with the bottom half of the blocks frozen, full with laye
 (linear probe first), features (frozen backbone + head) and LoRA, on the movie reviews (bundled MiniLM, 4,000 /
 1,000) and Fashion-MNIST (bundled EfficientNet-Lite0, 2,000 / 500 at 64 px), each over several training seeds
 (same data split). Every run is a real ``accelerate launch`` subprocess (runs.create_run -> runs.start), with the
-transfer bench's epochs (full / LoRA 1, features 10 / 30), so rows compare with bench/transfer.py's.
+transfer bench's epochs (full / LoRA 1, features 10 / 30), so rows compare with bench/transfer.py's. Features runs
+get an empty feature cache each, so every seed pays the extraction a first run on new data pays.
 
     python -m bench.methods [--seeds 5] [--quick] [--reuse] [--only text,image]
 
@@ -70,7 +71,8 @@ def run_task(task: str, rows: list[str], seeds: int, result: dict[str, Any]) -> 
         for i in range(seeds):
             seed = 42 + i
             name = f"methods-{task}-{row.replace(' ', '')}-s{seed}"
-            records.append(c.run_ours(name, task, method, overrides(task, row, seed)))
+            env = c.fresh_feature_cache(name) if method == "features" else None
+            records.append(c.run_ours(name, task, method, overrides(task, row, seed), env=env))
         out[row] = summarise(records)
         c.save("methods", {**result, "partial": True})  # what is done survives an interruption
     return out

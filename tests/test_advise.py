@@ -282,3 +282,46 @@ def test_the_panel_advises_then_use_this_fills_the_method_tab(tl_home, tmp_path,
     with pytest.raises(gr.Error, match="Too many advice requests"):
         call(demo, "advise", given, request(None))
     ratelimit.BUCKETS.clear()
+
+
+def _reviews_csv(path):
+    rows = ["text,label"] + [f"great good {i % 7} movie,pos" for i in range(40)]
+    rows += [f"awful bad {i % 7} film,neg" for i in range(40)]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.slow
+def test_features_already_cached_by_a_run_are_estimated_without_the_extraction_pass(tl_home, tmp_path, monkeypatch):
+    """The advisor and a real run name the shared cache's entries the same way: after a features run on the same
+    data, model and length, the advisor knows the extraction is paid and says so."""
+    import os
+    import subprocess
+    import sys
+
+    from tl_core.config import DataConfig
+
+    monkeypatch.setattr(costmodel, "run_calibration", fake_process({"processes": 0, "models": 0}, True))
+    monkeypatch.delenv("TL_FEATURE_CACHE", raising=False)
+    model, data = make_tiny_bert(tmp_path / "bert"), _reviews_csv(tmp_path / "reviews.csv")
+    first = advise.advise("text", DataConfig(train_file=str(data)), str(model))
+    before = first["estimates"]["features"]
+    assert before["features_cached"] is False and before["parts_s"]["extract"] > 0
+    assert first["data"]["tokens"]["p95"] <= 32
+    max_length = 32  # what the advisor's features settings use for texts this short (recommend.max_length_for)
+    args = ["compare", "--task", "text", "--model", str(model), "--data", str(data), "--methods", "features"]
+    args += ["--set", "train.max_steps=2", "--set", f"train.max_length={max_length}", "--out", str(tmp_path / "c")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("TL_FEATURE_CACHE", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "tl_core", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = advise.advise("text", DataConfig(train_file=str(data)), str(model))
+    e = after["estimates"]["features"]
+    assert e["features_cached"] is True and e["parts_s"]["extract"] == 0
+    assert e["wall_s"] < before["wall_s"]
+    assert "features already computed for this data" in advise.format_advice(after)
+    # another workspace's cache (the app passes each workspace's own) does not count
+    elsewhere = advise.advise("text", DataConfig(train_file=str(data)), str(model), feature_cache=tmp_path / "other")
+    assert elsewhere["estimates"]["features"]["features_cached"] is False

@@ -101,15 +101,15 @@ def probe_caps(public: bool | None = None) -> tuple[int, int]:
 def run_probe(cfg: RunConfig, td: Any, processor: Any, caps: tuple[int, int]) -> dict[str, Any]:
     """Logistic regression on frozen features of a sample, scored on a sample of the evaluation split."""
     from . import models
-    from .features import cache_key, cached_extract, extract
+    from .features import cache_key, cached_extract, extract, resolve_pooling
     from .hardware import use_bf16
+    from .methods import parse_params
     from .registry import get_task
 
     t0 = time.perf_counter()
     task, tc = get_task(cfg.task), cfg.train
     rng = random.Random(1)
-    resolved = models.resolve_model_ref(cfg.model, cfg.task)
-    pooling = "mean" if cfg.task == "text" and models.is_sentence_transformer(resolved) else "cls"
+    pooling = resolve_pooling(parse_params("features", cfg.method_params).pooling, cfg.task, cfg.model)  # as the run
     bf16 = use_bf16(tc.precision, cfg.task)
     backbone = None
     tensors, hits = {}, []
@@ -204,12 +204,24 @@ def calibration_for(cfg: RunConfig, profile: est.DataProfile) -> tuple[dict[str,
     return machine, model
 
 
-def estimate_config(cfg: RunConfig, profile: est.DataProfile, processor: Any) -> dict[str, Any]:
-    """Wall time, peak memory and the batch size that fits, for one run config (the calibration's own batch)."""
+def features_cached(cfg: RunConfig, data_hash: str, cache_dir: Path) -> bool:
+    """Does the shared feature cache already hold both splits of what this features run would extract?"""
+    from .features import resolve_pooling, run_cache_keys
+    from .hardware import use_bf16
+    from .methods import parse_params
+
+    pooling = resolve_pooling(parse_params("features", cfg.method_params).pooling, cfg.task, cfg.model)
+    keys = run_cache_keys(cfg, data_hash, pooling, use_bf16(cfg.train.precision, cfg.task))
+    return all((cache_dir / f"{key}.safetensors").is_file() for key in keys.values())
+
+
+def estimate_config(cfg: RunConfig, profile: est.DataProfile, processor: Any, cached: bool = False) -> dict[str, Any]:
+    """Wall time, peak memory and the batch size that fits, for one run config (the calibration's own batch);
+    ``cached``: a features run whose features are in the shared cache already."""
     if cfg.task == "image":
         image_prep_seconds(profile, cfg.train.image_size, processor)
     machine, model = calibration_for(cfg, profile)
-    out = est.estimate_run(cfg.method, cfg.train, profile, machine, model)
+    out = est.estimate_run(cfg.method, cfg.train, profile, machine, model, cached and cfg.method == "features")
     free = est.free_memory_mb(machine)
     fit = est.batch_that_fits(cfg.method, cfg.train, profile, machine, model, free)
     out.update(
@@ -242,7 +254,8 @@ def _fit_batch(cfg: RunConfig, profile: est.DataProfile, e: dict[str, Any]) -> d
         return e
     cfg.train = rec.with_batch(cfg.train, fit)
     machine, model = e["_calibration"]
-    return {**e, **est.estimate_run(cfg.method, cfg.train, profile, machine, model), "batch_size": fit}
+    again = est.estimate_run(cfg.method, cfg.train, profile, machine, model, e["features_cached"])
+    return {**e, **again, "batch_size": fit}
 
 
 # --- the advice ---------------------------------------------------------------------------------------------------------
@@ -255,9 +268,12 @@ def advise(
     current: RunConfig | None = None,
     public: bool | None = None,
     work_dir: Path | None = None,
+    feature_cache: Path | None = None,
 ) -> dict[str, Any]:
     """The recommendation, the probe, per-method estimates and memory warnings (``current``: the settings the user
-    has chosen so far, checked too). Raises UserError for data or a model that cannot be used."""
+    has chosen so far, checked too). ``feature_cache``: where this user's runs cache features (default: the
+    command line's); a features run whose features are there already is estimated without its extraction pass.
+    Raises UserError for data or a model that cannot be used."""
     from . import models
 
     processor = models.load_processor(task, model, revision)
@@ -274,9 +290,12 @@ def advise(
     if current is not None:
         specs.append(calibration_spec(current, profile))
     costmodel.calibrations(specs)  # everything missing measured in one process, before the estimates read it
+    cache_dir = feature_cache or paths.feature_cache()
     estimates, warnings = {}, []
     for m, cfg in configs.items():
-        first = estimate_config(cfg, profile, processor)
+        first = estimate_config(
+            cfg, profile, processor, m == "features" and features_cached(cfg, td.data_hash, cache_dir)
+        )
         if (warning := memory_warning(m, first)) and first["batch_size_that_fits"] >= 1:
             warnings.append(warning.replace(" fits.", " fits, and the recommended settings use it."))
         estimates[m] = _fit_batch(cfg, profile, first)
@@ -301,7 +320,9 @@ def advise(
         },
     }
     if current is not None:
-        mine = estimate_config(dataclasses.replace(current, data=data), profile, processor)
+        mine_cfg = dataclasses.replace(current, data=data)
+        cached = current.method == "features" and features_cached(mine_cfg, td.data_hash, cache_dir)
+        mine = estimate_config(mine_cfg, profile, processor, cached)
         out["current"] = {**_public(mine), "method": current.method, "warning": memory_warning(current.method, mine)}
     return out
 
@@ -310,6 +331,7 @@ def _public(e: dict[str, Any]) -> dict[str, Any]:
     keep = (
         "wall_s",
         "peak_memory_mb",
+        "features_cached",
         "fits",
         "batch_size",
         "batch_size_that_fits",
@@ -353,6 +375,7 @@ def format_advice(result: dict[str, Any]) -> str:
     lines.append("Estimated cost per method (recommended settings):")
     for m, e in result["estimates"].items():
         fits = "" if e["fits"] else "  (does not fit in memory)"
+        fits += "  (features already computed for this data)" if e.get("features_cached") else ""
         lines.append(
             f"  {method_title(m):<28} {e['wall_s'] / 60:6.1f} min  {e['peak_memory_mb'] / 1024:5.1f} GB  "
             f"batch size {e['batch_size']}{fits}"

@@ -85,10 +85,16 @@ def steps_of(n_train: int, train: Any) -> tuple[int, int, int]:
 
 
 def estimate_run(
-    method: str, train: Any, profile: DataProfile, machine: dict[str, Any], model: dict[str, Any]
+    method: str,
+    train: Any,
+    profile: DataProfile,
+    machine: dict[str, Any],
+    model: dict[str, Any],
+    features_cached: bool = False,
 ) -> dict[str, Any]:
     """Seconds and peak MB of one run of ``method`` with TrainConfig ``train``; ``model`` is the full (or LoRA)
-    calibration at ``train``'s batch shape (for features, the full model's: its forward is the backbone's)."""
+    calibration at ``train``'s batch shape (for features, the full model's: its forward is the backbone's).
+    ``features_cached``: the shared cache already holds this run's features, so it skips the extraction pass."""
     steps, per_epoch, epochs = steps_of(profile.n_train, train)
     examples = profile.n_train + profile.n_eval
     prep_key = str(train.image_size) if profile.task == "image" else "tokens"
@@ -102,7 +108,7 @@ def estimate_run(
     weights_mb = model["params"] * 4 / MB
     if method == "features":
         train_batches = math.ceil(profile.n_train / train.eval_batch_size)
-        parts["extract"] = (train_batches + eval_batches) * model["forward_s"]
+        parts["extract"] = 0.0 if features_cached else (train_batches + eval_batches) * model["forward_s"]
         parts["train"] = steps * machine["trainer_step_s"] + epochs * machine["trainer_epoch_s"]
         parts["save"] = weights_mb / write
     else:
@@ -113,6 +119,7 @@ def estimate_run(
         parts["save"] = weights_mb / write * (2 if method == "lora" else 1)  # LoRA also writes the merged model
     return {
         "wall_s": sum(parts.values()),
+        "features_cached": method == "features" and features_cached,
         "peak_memory_mb": peak_memory_mb(method, train, profile, machine, model),
         "steps": steps,
         "steps_per_epoch": per_epoch,

@@ -26,10 +26,41 @@ HEAD_FILE = "head.safetensors"
 HEAD_CONFIG = "tl_head.json"
 
 
+FEATURES_VERSION = 2  # 2: ViT-like image backbones give the CLS token, not their tanh pooler
+
+
 def cache_key(**parts: Any) -> str:
     """Stable key over everything that changes the features: model, revision, preprocessing, data, precision."""
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def resolve_pooling(pooling: str, task: str, model: str | None) -> str:
+    """``auto``: mean pooling for sentence-transformers models (what they were trained for), else the CLS vector."""
+    if pooling != "auto":
+        return pooling
+    from . import models
+
+    return "mean" if models.is_sentence_transformer(models.resolve_model_ref(model, task)) else "cls"
+
+
+def run_cache_keys(cfg: Any, data_hash: str, pooling: str, bf16: bool) -> dict[str, str]:
+    """The shared cache's entry names for a run's two splits, over everything that shapes the features. The run
+    (training/build.py) reads and writes them; the advisor looks them up to know extraction is already paid."""
+    from . import models
+
+    tc = cfg.train
+    parts = dict(
+        model=models.model_fingerprint(cfg.model, cfg.revision, cfg.task),
+        task=cfg.task,
+        pooling=pooling,
+        max_length=tc.max_length,
+        image_size=tc.image_size,
+        data=data_hash,
+        bf16=bf16,
+        features_version=FEATURES_VERSION,
+    )
+    return {split: f"{split}-{cache_key(split=split, **parts)}" for split in ("train", "eval")}
 
 
 def _shard() -> tuple[int, int]:

@@ -58,14 +58,17 @@ def feature_cache(run_dir: Path | None = None) -> Path:
     ``sessions/<id>/runs/`` (so it counts toward that workspace's disk quota, goes with the workspace, and no
     workspace reads features computed from another's data), and ``$TL_HOME/feature_cache`` for any other run
     (the command line). Entries are keyed by content (features.cache_key), so sharing never mixes data up."""
-    given = settings.FEATURE_CACHE.get()
-    if given:
-        return Path(given).expanduser().resolve()
     if run_dir is not None:
         try:
             rel = Path(run_dir).resolve().relative_to(sessions_root().resolve())
         except ValueError:
             rel = None
         if rel is not None and len(rel.parts) >= 3 and rel.parts[1] == "runs":
-            return sessions_root() / rel.parts[0] / FEATURE_CACHE_DIR
-    return home() / FEATURE_CACHE_DIR
+            return workspace_feature_cache(sessions_root() / rel.parts[0])
+    return workspace_feature_cache(home())
+
+
+def workspace_feature_cache(root: Path) -> Path:
+    """The feature cache of a workspace folder (or of TL_HOME), unless ``$TL_FEATURE_CACHE`` names one for all."""
+    given = settings.FEATURE_CACHE.get()
+    return Path(given).expanduser().resolve() if given else Path(root) / FEATURE_CACHE_DIR

@@ -18,7 +18,15 @@ from torch import nn
 
 from .. import models, paths
 from ..cpu_yield import YieldFlag, install_pause_points, training_flag
-from ..features import FeatureDataset, HeadModel, cache_key, cached_extract, extract, regroup_token_logits
+from ..features import (
+    FeatureDataset,
+    HeadModel,
+    cached_extract,
+    extract,
+    regroup_token_logits,
+    resolve_pooling,
+    run_cache_keys,
+)
 from ..hardware import use_bf16
 from ..methods import apply_lora, count_parameters
 from ..tasks.mapping import token_counts
@@ -162,7 +170,7 @@ def _build_features(folder: RunFolder, prep: Prepared, bf16: bool, yield_flag: Y
     backbone.to("cuda" if torch.cuda.is_available() else "cpu")
     if yield_flag is not None:
         install_pause_points(backbone, yield_flag)
-    pooling = _resolve_pooling(prep)
+    pooling = resolve_pooling(prep.params.pooling, cfg.task, cfg.model)
     tensors, hits, cache_dir, keys = _cached_features(folder, prep, backbone, pooling, bf16)
     backbone.to("cpu")
     hidden = tensors["train"]["features"].shape[1]
@@ -192,31 +200,14 @@ def _build_features(folder: RunFolder, prep: Prepared, bf16: bool, yield_flag: Y
     )
 
 
-def _resolve_pooling(prep: Prepared) -> str:
-    """``auto``: mean pooling for sentence-transformers models (what they were trained for), else the CLS vector."""
-    if prep.params.pooling != "auto":
-        return prep.params.pooling
-    resolved = models.resolve_model_ref(prep.cfg.model, prep.cfg.task)
-    return "mean" if models.is_sentence_transformer(resolved) else "cls"
-
-
 def _cached_features(
     folder: RunFolder, prep: Prepared, backbone: nn.Module, pooling: str, bf16: bool
 ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, bool], Path, dict[str, str]]:
     """Features of both splits, from the cache when everything that shapes them is unchanged."""
-    cfg, tc = prep.cfg, prep.cfg.train
-    key_parts = dict(
-        model=models.model_fingerprint(cfg.model, cfg.revision),
-        task=cfg.task,
-        pooling=pooling,
-        max_length=tc.max_length,
-        image_size=tc.image_size,
-        data=prep.data.data_hash,
-        bf16=bf16,
-        features_version=2,  # 2: ViT-like image backbones give the CLS token, not their tanh pooler
-    )
+    tc = prep.cfg.train
+    keys = run_cache_keys(prep.cfg, prep.data.data_hash, pooling, bf16)
     cache_dir = paths.feature_cache(folder.path)  # shared across runs and comparisons (paths.py says where)
-    tensors, hits, keys = {}, {}, {}
+    tensors, hits = {}, {}
     # The progress bar gives the training split 80% of the way: it is usually about that share of the examples.
     for split, dataset, base, share in (("train", prep.train_ds, 0.0, 0.8), ("eval", prep.eval_ds, 0.8, 0.2)):
 
@@ -227,9 +218,7 @@ def _cached_features(
         def compute(dataset: Any = dataset, progress: Callable = progress) -> dict[str, torch.Tensor]:
             return extract(prep.task, backbone, dataset, prep.collator, tc.eval_batch_size, pooling, bf16, progress)
 
-        key = f"{split}-{cache_key(split=split, **key_parts)}"
-        tensors[split], hits[split] = cached_extract(cache_dir, key, compute)
-        keys[split] = key
+        tensors[split], hits[split] = cached_extract(cache_dir, keys[split], compute)
     return tensors, hits, cache_dir, keys
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from tl_core import ratelimit
+from tl_core import paths, ratelimit
 from tl_core.config import load_preset
 from tl_core.errors import UserError
 from tl_core.registry import method_title
@@ -75,8 +75,9 @@ def advice_md(result: dict[str, Any]) -> str:
     lines += ["", "| method | time | peak memory | batch size |", "|---|---|---|---|"]
     for method, e in result["estimates"].items():
         fits = "" if e["fits"] else " (does not fit)"
+        cached = " (features already computed for this data)" if e.get("features_cached") else ""
         lines.append(
-            f"| {method_title(method)} | about {_minutes(e['wall_s'])} | {e['peak_memory_mb'] / 1024:.1f} GB"
+            f"| {method_title(method)} | about {_minutes(e['wall_s'])}{cached} | {e['peak_memory_mb'] / 1024:.1f} GB"
             f"{fits} | {e['batch_size']} |"
         )
     warnings = list(result.get("warnings") or [])
@@ -104,6 +105,7 @@ class AdvisorHandlers:
             cfg.revision,
             current=cfg if self.panel.in_method_tab else None,
             work_dir=ws.root / "data_cache",
+            feature_cache=paths.workspace_feature_cache(ws.root),  # this workspace's runs' features only
         )
         keep = {"task": cfg.task, "model": cfg.model, **result["recommended"]}
         return {
