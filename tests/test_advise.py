@@ -191,10 +191,18 @@ def test_peak_memory_is_measured_at_the_longest_batch_not_the_mean_one(tmp_path)
     # 8x the tokens: at least 8x the activations per example (attention scores grow with the square)
     assert m["peak_activation_mb_per_example"] > 8 * m["activation_mb_per_example"] * 0.9
     tc = TrainConfig(batch_size=32, max_length=128)
-    mean_only = {k: v for k, v in m.items() if k not in ("peak_activation_mb_per_example", "activation_fixed_mb")}
+    measured_only_at_mean = ("peak_activation_mb_per_example", "activation_fixed_mb", "step_rss_mb")
+    mean_only = {k: v for k, v in m.items() if k not in measured_only_at_mean}
     assert (
         est.peak_memory_mb("full", tc, long_tail, MACHINE, m)
         > est.peak_memory_mb("full", tc, long_tail, MACHINE, mean_only) + 31 * m["activation_mb_per_example"] * 6
+    )
+    # on a CPU the calibration also measures how far a real first step at that batch raises the resident size
+    assert m["step_rss_mb"] is None or m["step_rss_mb"] > 0
+    grown = {**m, "step_rss_mb": 4000.0, "batch": 4}  # a step that grew by more than the saved tensors say
+    assert (
+        est.peak_memory_mb("full", tc, long_tail, MACHINE, grown)
+        > est.peak_memory_mb("full", tc, long_tail, MACHINE, m) + 32 * 500
     )
     assert costmodel.shape_key("text", "full", shape) != costmodel.shape_key(
         "text", "full", {**shape, "peak_length": 16}

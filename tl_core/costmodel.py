@@ -31,7 +31,7 @@ from typing import Any
 
 from . import paths
 
-VERSION = 2  # bump when what is measured changes: old calibrations are then measured again
+VERSION = 3  # bump when what is measured changes: old calibrations are then measured again
 TIMED_STEPS = 3  # after one warm-up step; the median of these is kept
 
 
@@ -318,6 +318,44 @@ def time_train_step(model: Any, batch: dict[str, Any], bf16: bool) -> tuple[floa
     return median(times[1:]), act_bytes
 
 
+def _proc_status_mb(field: str) -> float | None:
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith(field + ":"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
+def step_rss_growth_mb(model: Any, batch: dict[str, Any], bf16: bool) -> float | None:
+    """CPU only: how far the process's resident size rises during one first training step at this shape, measured
+    (Linux: the peak is reset through /proc/self/clear_refs first). It holds what the saved-tensor count misses:
+    backward's temporaries, the gradients, AdamW's moments and the allocator's slack. None where it can't be read."""
+    import gc
+
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="utf-8") as f:
+            f.write("5")  # resets VmHWM to the current resident size
+    except OSError:
+        return None
+    before = _proc_status_mb("VmRSS")
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+    model.train()
+    with _autocast(bf16):
+        loss = model(**batch).loss
+    loss.backward()
+    opt.step()
+    peak = _proc_status_mb("VmHWM")
+    model.zero_grad(set_to_none=True)
+    del opt, loss
+    gc.collect()
+    return None if before is None or peak is None else max(0.0, peak - before)
+
+
 def peak_activations_mb(task: str, model: Any, shape: dict[str, Any], n_labels: int) -> tuple[float, float]:
     """(MB per example, fixed MB) saved for backward at the longest batch's length. Two small batches give the
     slope, so per-step costs that do not grow with the batch (bf16 copies of the weights) stay out of it."""
@@ -373,6 +411,10 @@ def measure_model(task: str, model_ref: str | None, revision: str | None, method
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+    peak_batch = synthetic_batch(
+        task, model.config, shape["batch"], shape.get("peak_length", shape["length"]), n_labels
+    )
+    step_rss_mb = step_rss_growth_mb(model, _to_device(peak_batch), shape["bf16"])  # first: nothing warm yet
     train = _to_device(synthetic_batch(task, model.config, shape["batch"], shape["length"], n_labels))
     step_s, act_bytes = time_train_step(model, train, shape["bf16"])
     evals = _to_device(synthetic_batch(task, model.config, shape["eval_batch"], shape["length"], n_labels))
@@ -386,6 +428,7 @@ def measure_model(task: str, model_ref: str | None, revision: str | None, method
         "activation_mb_per_example": act_bytes / 2**20 / shape["batch"],
         "peak_activation_mb_per_example": peak_per_example,
         "activation_fixed_mb": fixed_mb,
+        "step_rss_mb": step_rss_mb,
         "batch": shape["batch"],
         "params": counts["total"],
         "trainable": counts["trainable"],

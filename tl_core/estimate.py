@@ -146,7 +146,12 @@ def _fixed_and_per_example_mb(
         return base + weights, act * train.eval_batch_size / max(train.batch_size, 1) * 0.25
     optimizer = 2 * trainable  # AdamW: two moments per trainable weight
     grads = trainable
-    return base + weights + grads + optimizer + model.get("activation_fixed_mb", 0.0), act
+    fixed = grads + optimizer + model.get("activation_fixed_mb", 0.0)
+    if not on_gpu and model.get("step_rss_mb") is not None:
+        # the resident growth of a real first step at the longest batch (calibration) also holds backward's
+        # temporaries and the allocator's slack, which counting saved tensors misses: per example, whichever is more
+        act = max(act, (model["step_rss_mb"] - fixed) / max(model.get("batch", train.batch_size), 1))
+    return base + weights + fixed, act
 
 
 def peak_memory_mb(
