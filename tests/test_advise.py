@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from tl_core import advise, costmodel, recommend
+from tl_core import advise, costmodel, model_costs, recommend
 from tl_core import estimate as est
 from tl_core.config import TrainConfig
 from tl_core.errors import UserError
@@ -119,7 +119,7 @@ def fake_process(calls: dict[str, int], measure_models: bool = False):
         calls["processes"] += 1
         calls["models"] += len(request["models"])
         models = [
-            costmodel.measure_model(s["task"], s["model"], s["revision"], s["method"], s["shape"])
+            model_costs.measure_model(s["task"], s["model"], s["revision"], s["method"], s["shape"])
             if measure_models
             else dict(MODEL)
             for s in request["models"]
@@ -173,7 +173,7 @@ def test_a_calibration_taken_under_heavy_load_is_measured_again_when_quiet(monke
 def test_the_real_measurement_of_a_tiny_model(tmp_path):
     model = make_tiny_bert(tmp_path / "bert")
     shape = {"batch": 4, "length": 16, "eval_batch": 8, "bf16": False, "n_labels": 2}
-    m = costmodel.measure_model("text", str(model), None, "lora", shape)
+    m = model_costs.measure_model("text", str(model), None, "lora", shape)
     assert m["step_s"] > 0 and m["forward_s"] > 0 and m["activation_mb_per_example"] > 0
     assert 0 < m["trainable"] < m["params"]
 
@@ -187,7 +187,7 @@ def test_peak_memory_is_measured_at_the_longest_batch_not_the_mean_one(tmp_path)
     assert est.peak_length(profile(), TrainConfig(max_length=128)) == 32  # no long texts: the same batch
     model = make_tiny_bert(tmp_path / "bert")
     shape = {"batch": 4, "length": 16, "peak_length": 128, "eval_batch": 8, "bf16": False, "n_labels": 2}
-    m = costmodel.measure_model("text", str(model), None, "full", shape)
+    m = model_costs.measure_model("text", str(model), None, "full", shape)
     # 8x the tokens: at least 8x the activations per example (attention scores grow with the square)
     assert m["peak_activation_mb_per_example"] > 8 * m["activation_mb_per_example"] * 0.9
     tc = TrainConfig(batch_size=32, max_length=128)
