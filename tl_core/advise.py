@@ -374,11 +374,11 @@ def format_advice(result: dict[str, Any]) -> str:
         lines.append(f"Probe: not run ({probe.get('error')})")
     lines.append("Estimated cost per method (recommended settings):")
     for m, e in result["estimates"].items():
-        fits = "" if e["fits"] else "  (does not fit in memory)"
-        fits += "  (features already computed for this data)" if e.get("features_cached") else ""
+        notes = "" if e["fits"] else "  (does not fit in memory)"
+        notes += "  (features already computed for this data)" if e.get("features_cached") else ""
         lines.append(
             f"  {method_title(m):<28} {e['wall_s'] / 60:6.1f} min  {e['peak_memory_mb'] / 1024:5.1f} GB  "
-            f"batch size {e['batch_size']}{fits}"
+            f"batch size {e['batch_size']}{notes}"
         )
     for w in result["warnings"] + ([result["current"]["warning"]] if result.get("current", {}).get("warning") else []):
         lines.append(f"Warning: {w}")
