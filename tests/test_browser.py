@@ -222,6 +222,10 @@ def sample_path_in_clicks(page, url: str, task: str) -> tuple[int, float]:
     page.wait_for_selector(f"#quick-{task}", timeout=30_000)
     clicks = Clicks(page)
     clicks.click(page.locator(f"#quick-{task}"))
+    # after a reload the Train tab shows the newest (previous task's) finished run: wait for this task's own run
+    page.wait_for_function(
+        f"(document.querySelector('#run-status')?.innerText || '').includes('-{task}-')", timeout=60_000
+    )
     page.wait_for_function(
         "document.querySelectorAll('#loss-plot .scatterlayer .trace').length > 0", timeout=PATH_BUDGET_S * 1000
     )
