@@ -221,7 +221,7 @@ def estimate_config(cfg: RunConfig, profile: est.DataProfile, processor: Any, ca
     if cfg.task == "image":
         image_prep_seconds(profile, cfg.train.image_size, processor)
     machine, model = calibration_for(cfg, profile)
-    out = est.estimate_run(cfg.method, cfg.train, profile, machine, model, cached and cfg.method == "features")
+    out = est.estimate_run(cfg.method, cfg.train, profile, machine, model, cached)
     free = est.free_memory_mb(machine)
     fit = est.batch_that_fits(cfg.method, cfg.train, profile, machine, model, free)
     out.update(
